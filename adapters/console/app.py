@@ -1,0 +1,286 @@
+"""The console adapter: the whole bot in a terminal, one simulated channel, a hand-moved clock."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from bot.bank.model import DIFFICULTIES
+from bot.clock import ManualClock
+from bot.errors import UserError
+from bot.messages import Button, Message
+from bot.schedule import KIND_TITLES, Scheduler, next_post_after
+from bot.service import Actor, AnswerResult, ChannelSettings, StudyService, TextPrompt
+
+COMMUNITY = "console"
+CHANNEL = "general"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+HELP = """Commands:
+  /quiz [topic] [difficulty]     a practice question (no topic: your most overdue review)
+  /daily                         today's question in this channel
+  /leaderboard [week|month|all|30d] [topic]
+  /stats [name]                  points, accuracy, streaks, mastery, reviews due
+  /studybot setup [HH:MM] [timezone] [days] [topics] | digest [day] [HH:MM] | pause | resume | status
+  /as NAME                       act as that member
+  /press N                       press button N of the last message you can see
+  /advance DURATION              move the clock (e.g. 30m, 2h, 1d, 7d), running what falls due
+  /help, /quit
+A plain line answers the open question in words."""
+
+
+def _plain(text: str) -> str:
+    return _BOLD.sub(r"\1", text)
+
+
+def parse_duration(text: str) -> timedelta:
+    parts = _DURATION.findall(text.strip().lower())
+    if not parts or _DURATION.sub("", text.strip().lower()).strip():
+        raise UserError("Durations look like 30m, 2h, 1d or 1d12h.")
+    return sum((timedelta(**{_UNITS[u]: float(n)}) for n, u in parts), timedelta())
+
+
+@dataclass
+class _Seen:
+    """What one member can see: public messages and their own ephemeral ones."""
+
+    buttons: tuple[Button, ...] = ()
+    seq: int = 0  # when those buttons were shown
+    open_post: int | None = None
+    prompt: TextPrompt | None = None
+
+
+class ConsolePublisher:
+    supports_images = False
+
+    def __init__(self, console: ConsoleApp) -> None:
+        self.console = console
+
+    async def publish(self, channel: ChannelSettings, message: Message, *, to: str | None = None) -> str | None:
+        self.console.show(message, public=True, header=True)
+        return None
+
+
+class ConsoleApp:
+    def __init__(self, service: StudyService, clock: ManualClock, out: TextIO = sys.stdout,
+                 user: str = "you") -> None:
+        self.service = service
+        self.clock = clock
+        self.out = out
+        self.user = user
+        self.scheduler = Scheduler(service, {"console": ConsolePublisher(self)})
+        self._public = _Seen()
+        self._private: dict[str, _Seen] = {}
+        self._seq = 0
+        self._channel_zone: ZoneInfo = ZoneInfo("UTC")
+        self.commands: dict[str, Callable[[list[str]], Awaitable[None]]] = {
+            "/as": self._as, "/quiz": self._quiz, "/daily": self._daily, "/leaderboard": self._leaderboard,
+            "/stats": self._stats, "/studybot": self._studybot, "/press": self._press, "/advance": self._advance,
+            "/help": self._help,
+        }
+
+    # ----------------------------------------------------------------- plumbing
+    @property
+    def actor(self) -> Actor:
+        return Actor("console", COMMUNITY, CHANNEL, self.user, self.user, is_admin=True,
+                     community_name="Console", channel_name=CHANNEL)
+
+    def _mine(self) -> _Seen:
+        return self._private.setdefault(self.user, _Seen())
+
+    def write(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def show(self, message: Message, *, public: bool, header: bool = False) -> None:
+        lines: list[str] = []
+        when = self.clock.now().astimezone(self._zone)
+        if header and message.kind:
+            lines.append(f"=== {message.kind} · {when:%a %d %b %Y %H:%M} ===")
+        elif message.ephemeral:
+            lines.append(f"(only {self.user} sees this)")
+        if message.title:
+            lines.append(f"── {message.title} ──")
+        if message.body:
+            lines.append(_plain(message.body))
+        for f in message.fields:
+            lines.append(_plain(f.name) + ":")
+            lines.append("  " + _plain(f.value).replace("\n", "\n  "))
+        if message.image is not None:
+            lines.append(f"[chart] {message.image.alt}")
+        if message.buttons:
+            lines.append("  ".join(f"[{i}] {b.label}" for i, b in enumerate(message.buttons, 1)))
+        if message.footer:
+            lines.append(message.footer)
+        self.write("\n".join(lines))
+        seen = self._public if public else self._mine()
+        self._seq += 1
+        if message.buttons:
+            seen.buttons, seen.seq = message.buttons, self._seq
+        if message.post_id is not None and any(b.id.startswith(("sb:a:", "sb:w:")) for b in message.buttons):
+            seen.open_post = message.post_id
+
+    @property
+    def _zone(self) -> ZoneInfo:
+        return self._channel_zone
+
+    async def start(self) -> None:
+        """Configure the simulated channel with the default schedule on first use."""
+        channel = await self.service.channel_id(self.actor)
+        settings = await self.service.channel_settings(channel)
+        self._channel_zone = settings.zone
+        if not settings.enabled:
+            await self.service.setup(self.actor, time="09:00", days="weekdays",
+                                     timezone=self.service.default_timezone)
+            await self.service.set_digest(self.actor, day="mon", time="09:00")
+            settings = await self.service.channel_settings(channel)
+            self._channel_zone = settings.zone
+        await self.scheduler.acquire_lease()
+        await self._run_due()
+
+    async def run(self, stdin: TextIO) -> int:
+        await self.start()
+        interactive = stdin.isatty()
+        self.write(f"studybot console: you are '{self.user}' in #{CHANNEL}. Type /help for commands.")
+        while True:
+            if interactive:
+                self.out.write("> ")
+                self.out.flush()
+            line = stdin.readline()
+            if not line:
+                return 0
+            line = line.strip()
+            if not line:
+                continue
+            if line in ("/quit", "/exit"):
+                return 0
+            await self.handle(line)
+
+    async def handle(self, line: str) -> None:
+        try:
+            if line.startswith("/"):
+                try:
+                    words = shlex.split(line)
+                except ValueError:
+                    words = line.split()
+                command = self.commands.get(words[0].lower())
+                if command is None:
+                    raise UserError(f"Unknown command {words[0]}. Type /help.")
+                await command(words[1:])
+            else:
+                await self._answer_words(line)
+        except UserError as exc:
+            self.write(f"(only {self.user} sees this) ⚠ {exc}")
+
+    async def _deliver(self, reply: Message | TextPrompt | AnswerResult) -> None:
+        if isinstance(reply, AnswerResult):
+            self.show(reply.feedback, public=False)
+            if reply.card is not None and reply.card.footer:
+                self.write(f"(public post updated: {reply.card.footer})")
+        elif isinstance(reply, TextPrompt):
+            self._mine().prompt = reply
+            self.write(f"(only {self.user} sees this) Type your answer to “{reply.question}” as a plain line.")
+        else:
+            self.show(reply, public=not reply.ephemeral)
+
+    async def _run_due(self) -> None:
+        await self.scheduler.run_due()
+
+    # ----------------------------------------------------------------- commands
+    async def _as(self, args: list[str]) -> None:
+        if not args:
+            raise UserError("Usage: /as NAME")
+        self.user = " ".join(args)
+        self.write(f"(you are now {self.user})")
+
+    async def _quiz(self, args: list[str]) -> None:
+        difficulty = None
+        if args and args[-1].lower() in DIFFICULTIES:
+            difficulty = args.pop().lower()
+        await self._deliver(await self.service.quiz(self.actor, " ".join(args) or None, difficulty))
+
+    async def _daily(self, args: list[str]) -> None:
+        settings = await self.service.channel_settings(await self.service.channel_id(self.actor))
+        await self._deliver(await self.service.daily(self.actor, next_post_after(settings, self.clock.now())))
+
+    async def _leaderboard(self, args: list[str]) -> None:
+        period = args[0] if args else "week"
+        await self._deliver(await self.service.leaderboard(self.actor, period, " ".join(args[1:]) or None))
+
+    async def _stats(self, args: list[str]) -> None:
+        name = " ".join(args) or None
+        await self._deliver(await self.service.stats(self.actor, name, name))
+
+    async def _studybot(self, args: list[str]) -> None:
+        sub = args[0].lower() if args else "help"
+        rest = args[1:]
+        if sub == "setup":
+            await self._deliver(await self.service.setup(
+                self.actor, time=rest[0] if rest else "09:00",
+                timezone=rest[1] if len(rest) > 1 else None, days=rest[2] if len(rest) > 2 else "weekdays",
+                topics=rest[3] if len(rest) > 3 else ""))
+            settings = await self.service.channel_settings(await self.service.channel_id(self.actor))
+            self._channel_zone = settings.zone
+        elif sub == "digest":
+            await self._deliver(await self.service.set_digest(
+                self.actor, day=rest[0] if rest else "mon", time=rest[1] if len(rest) > 1 else "09:00"))
+        elif sub in ("pause", "resume"):
+            await self._deliver(await self.service.set_paused(self.actor, sub == "pause"))
+        elif sub == "status":
+            await self._deliver(await self.service.status(self.actor))
+        elif sub == "stats":
+            await self._stats(rest)
+        else:
+            await self._help([])
+
+    async def _help(self, args: list[str]) -> None:
+        self.write(HELP)
+        self.write("Topics: " + ", ".join(self.service.bank.topics))
+
+    async def _press(self, args: list[str]) -> None:
+        if not args or not args[0].isdigit():
+            raise UserError("Usage: /press N (buttons print as [N] label)")
+        mine, public = self._mine(), self._public
+        # The newest message this member can see that has buttons: their own or the channel's.
+        buttons = mine.buttons if mine.seq > public.seq else public.buttons
+        if not buttons:
+            raise UserError("There is nothing to press yet.")
+        n = int(args[0])
+        if not 1 <= n <= len(buttons):
+            raise UserError(f"Choose a button from 1 to {len(buttons)}.")
+        button = buttons[n - 1]
+        self.write(f"({self.user} pressed {button.label})")
+        await self._deliver(await self.service.press(self.actor, button.id))
+
+    async def _answer_words(self, text: str) -> None:
+        mine = self._mine()
+        post = mine.prompt.post_id if mine.prompt else (mine.open_post or self._public.open_post)
+        if post is None:
+            raise UserError("There is no open question. Try /quiz or /daily.")
+        mine.prompt = None
+        await self._deliver(await self.service.answer_text(self.actor, post, text))
+
+    async def _advance(self, args: list[str]) -> None:
+        if not args:
+            raise UserError("Usage: /advance DURATION (e.g. 30m, 2h, 1d, 7d)")
+        target = self.clock.now() + parse_duration("".join(args))
+        while True:
+            wake = await self.scheduler.next_wakeup()
+            if wake is None or wake > target:
+                break
+            self.clock.set(wake)
+            await self._run_due()
+        self.clock.set(target)
+        await self._run_due()
+        self.write(f"(clock: {self.clock.now().astimezone(self._zone):%a %d %b %Y %H:%M %Z})")
+
+
+__all__ = ["KIND_TITLES", "ConsoleApp", "parse_duration"]

@@ -1,0 +1,221 @@
+"""Read questions/*.yaml, validate every field and report problems with file, line, id and field."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.bank.model import DIFFICULTIES, Bank, Choices, KeyPoint, Question, Topic
+from bot.errors import BankError, BankIssue
+from bot.text import latex_to_unicode
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+TOPIC_KEYS = {"topic", "title", "description", "questions"}
+QUESTION_KEYS = {
+    "id", "question", "difficulty", "answer", "key_points", "choices", "explanation", "tags", "source",
+}
+REQUIRED = ("id", "question", "difficulty", "answer", "key_points")
+
+
+class _Located:
+    """A YAML document with the line of every mapping key, for error messages."""
+
+    def __init__(self, node: yaml.Node | None) -> None:
+        self.node = node
+
+    @staticmethod
+    def key_lines(node: yaml.Node | None) -> dict[str, int]:
+        if not isinstance(node, yaml.MappingNode):
+            return {}
+        return {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+
+    @staticmethod
+    def child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == key:
+                    return v
+        return None
+
+
+def _parse(path: Path, display: str, issues: list[BankIssue]) -> tuple[Any, yaml.Node | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        issues.append(BankIssue(display, f"cannot read file: {exc}"))
+        return None, None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        issues.append(BankIssue(display, f"invalid YAML: {problem}", line=line))
+        return None, None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return None
+
+
+def _question(
+    raw: Any, node: yaml.Node | None, topic: str, display: str, issues: list[BankIssue]
+) -> Question | None:
+    lines = _Located.key_lines(node)
+    line0 = node.start_mark.line + 1 if node is not None else None
+    if not isinstance(raw, dict):
+        issues.append(BankIssue(display, "each question must be a mapping", line=line0))
+        return None
+    qid = str(raw.get("id", "")).strip() or None
+    before = len(issues)
+
+    def bad(field: str, message: str) -> None:
+        issues.append(BankIssue(display, message, line=lines.get(field, line0), question_id=qid, field=field))
+
+    for key in sorted(set(raw) - QUESTION_KEYS):
+        bad(key, "unknown field (allowed: " + ", ".join(sorted(QUESTION_KEYS)) + ")")
+    for key in REQUIRED:
+        if raw.get(key) in (None, "", []):
+            bad(key, "is required")
+    if qid and not SLUG.match(qid):
+        bad("id", "must be a lowercase slug such as 'vanishing-gradients'")
+    for key in ("question", "answer", "explanation"):
+        if key in raw and raw[key] is not None and not isinstance(raw[key], str):
+            bad(key, "must be text")
+    difficulty = raw.get("difficulty")
+    if difficulty not in (None, "") and difficulty not in DIFFICULTIES:
+        bad("difficulty", f"must be one of {', '.join(DIFFICULTIES)} (got {difficulty!r})")
+
+    key_points: list[KeyPoint] = []
+    kp_raw = raw.get("key_points")
+    if kp_raw not in (None, []) and not isinstance(kp_raw, list):
+        bad("key_points", "must be a list of {point, accept, reject}")
+    for item in kp_raw if isinstance(kp_raw, list) else []:
+        if isinstance(item, str):
+            key_points.append(KeyPoint(point=item.strip()))
+            continue
+        point = item.get("point") if isinstance(item, dict) else None
+        accept = _strings(item.get("accept")) if isinstance(item, dict) else None
+        reject = _strings(item.get("reject")) if isinstance(item, dict) else None
+        extra = set(item) - {"point", "accept", "reject"} if isinstance(item, dict) else set()
+        if not isinstance(point, str) or not point.strip() or accept is None or reject is None or extra:
+            bad("key_points", "each key point needs 'point' text and optional 'accept'/'reject' lists")
+            continue
+        key_points.append(KeyPoint(point.strip(), accept, reject))
+
+    choices = None
+    ch = raw.get("choices")
+    if ch is not None:
+        wrong = _strings(ch.get("wrong")) if isinstance(ch, dict) else None
+        correct = ch.get("correct") if isinstance(ch, dict) else None
+        if not isinstance(correct, str | int | float) or wrong is None or not 2 <= len(wrong) <= 4:
+            bad("choices", "needs 'correct' and a 'wrong' list of 2 to 4 options")
+        else:
+            choices = Choices(str(correct).strip(), wrong)
+
+    tags, source = _strings(raw.get("tags")), _strings(raw.get("source"))
+    if tags is None:
+        bad("tags", "must be a list")
+    if source is None:
+        bad("source", "must be a list of seed ids")
+    if len(issues) > before or qid is None:
+        return None
+    return Question(
+        id=qid,
+        topic=topic,
+        question=latex_to_unicode(str(raw["question"]).strip()),
+        difficulty=str(difficulty),
+        answer=latex_to_unicode(str(raw["answer"]).strip()),
+        key_points=tuple(key_points),
+        choices=choices,
+        explanation=latex_to_unicode(str(raw.get("explanation") or "").strip()),
+        tags=tags or (),
+        source=source or (),
+        file=display,
+        line=line0,
+    )
+
+
+def _topic(path: Path, display: str, issues: list[BankIssue]) -> Topic | None:
+    data, node = _parse(path, display, issues)
+    if data is None:
+        if node is None and not any(i.file == display for i in issues):
+            issues.append(BankIssue(display, "file is empty"))
+        return None
+    if not isinstance(data, dict):
+        issues.append(BankIssue(display, "top level must be a mapping with topic, title, questions", line=1))
+        return None
+    lines = _Located.key_lines(node)
+    before = len(issues)
+    for key in sorted(set(data) - TOPIC_KEYS):
+        issues.append(BankIssue(display, "unknown top-level field", line=lines.get(key), field=key))
+    slug = data.get("topic")
+    if not isinstance(slug, str) or not SLUG.match(slug):
+        issues.append(BankIssue(display, "must be a lowercase slug", line=lines.get("topic", 1), field="topic"))
+    if not isinstance(data.get("title"), str) or not data["title"].strip():
+        issues.append(BankIssue(display, "is required", line=lines.get("title", 1), field="title"))
+    items = data.get("questions")
+    if not isinstance(items, list) or not items:
+        issues.append(BankIssue(display, "must be a non-empty list", line=lines.get("questions", 1), field="questions"))
+        return None
+    qnode = _Located.child(node, "questions")
+    nodes = qnode.value if isinstance(qnode, yaml.SequenceNode) else [None] * len(items)
+    questions = [_question(raw, n, str(slug), display, issues) for raw, n in zip(items, nodes, strict=False)]
+    if len(issues) > before:
+        return None
+    return Topic(
+        slug=str(slug),
+        title=str(data["title"]).strip(),
+        description=str(data.get("description") or "").strip(),
+        questions=tuple(q for q in questions if q is not None),
+        file=display,
+    )
+
+
+def load_bank(directory: Path) -> Bank:
+    """Load and validate every questions/*.yaml; raise BankError listing every problem found."""
+    issues: list[BankIssue] = []
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        raise BankError([BankIssue(str(directory), "no *.yaml question files found")])
+    topics: dict[str, Topic] = {}
+    seen: dict[str, Question] = {}
+    for path in files:
+        display = _display(path)
+        topic = _topic(path, display, issues)
+        if topic is None:
+            continue
+        if topic.slug in topics:
+            issues.append(BankIssue(display, f"topic '{topic.slug}' is also defined in {topics[topic.slug].file}",
+                                    field="topic"))
+            continue
+        for q in topic.questions:
+            if q.id in seen:
+                first = seen[q.id]
+                issues.append(BankIssue(display, f"duplicate id: also at {first.file}:{first.line}",
+                                        line=q.line, question_id=q.id, field="id"))
+            else:
+                seen[q.id] = q
+        topics[topic.slug] = topic
+    if issues:
+        raise BankError(issues)
+    return Bank(topics)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,106 @@
+"""Immutable bank objects and topic lookup."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from bot.errors import UnknownTopic
+
+DIFFICULTIES = ("easy", "medium", "hard")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPoint:
+    point: str
+    accept: tuple[str, ...] = ()
+    reject: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    correct: str
+    wrong: tuple[str, ...]
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Option 0 is the correct one; posts store their own shuffled order."""
+        return (self.correct, *self.wrong)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: str
+    topic: str
+    question: str
+    difficulty: str
+    answer: str
+    key_points: tuple[KeyPoint, ...]
+    choices: Choices | None
+    explanation: str = ""
+    tags: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()
+    file: str = ""
+    line: int | None = None
+
+    @property
+    def content_hash(self) -> str:
+        """Changes whenever what a member sees or is graded on changes."""
+        payload: dict[str, Any] = {
+            "q": self.question,
+            "d": self.difficulty,
+            "a": self.answer,
+            "k": [[k.point, list(k.accept), list(k.reject)] for k in self.key_points],
+            "c": list(self.choices.options) if self.choices else None,
+            "e": self.explanation,
+        }
+        raw = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    slug: str
+    title: str
+    description: str
+    questions: tuple[Question, ...]
+    file: str = ""
+
+
+@dataclass(frozen=True)
+class Bank:
+    topics: dict[str, Topic]
+    questions: dict[str, Question] = field(init=False)
+
+    def __post_init__(self) -> None:
+        merged = {q.id: q for t in self.topics.values() for q in t.questions}
+        object.__setattr__(self, "questions", merged)
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def find_topic(self, query: str) -> Topic:
+        """A topic by slug or title, case-insensitive; else UnknownTopic with the closest ones."""
+        wanted = " ".join(query.strip().lower().replace("_", "-").split())
+        for topic in self.topics.values():
+            if wanted in (topic.slug, topic.title.lower(), topic.slug.replace("-", " ")):
+                return topic
+        raise UnknownTopic(query, self.closest_topics(query))
+
+    def closest_topics(self, query: str, limit: int = 3) -> list[str]:
+        names = {t.slug: f"{t.slug} {t.title}".lower() for t in self.topics.values()}
+        found = process.extract(query.lower(), names, scorer=fuzz.WRatio, limit=limit, score_cutoff=40)
+        return [slug for _, _, slug in found]
+
+    def search_topics(self, prefix: str, limit: int = 25) -> list[Topic]:
+        """Topics for autocomplete: substring matches first, then fuzzy ones."""
+        needle = prefix.strip().lower()
+        if not needle:
+            return list(self.topics.values())[:limit]
+        direct = [t for t in self.topics.values() if needle in t.slug or needle in t.title.lower()]
+        rest = [self.topics[s] for s in self.closest_topics(needle, limit) if self.topics[s] not in direct]
+        return (direct + rest)[:limit]

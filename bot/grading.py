@@ -1,0 +1,204 @@
+"""Free-text grading against a question's key points.
+
+Lexical and fast (well under a millisecond per answer): text is normalised, stemmed and stripped of
+stopwords (negations are kept). A key point is hit when its statement or one of its `accept` phrasings
+occurs in the answer with its words close together and not negated. Words the question already uses count
+for less, so restating the question earns little. A `reject` phrasing (a known misconception) found in
+the answer fails its point and caps the score, so a confident wrong answer in the right words cannot pass.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import snowballstemmer
+
+from bot.bank.model import Question
+
+PASS_SCORE = 0.6
+PARTIAL_SCORE = 0.3
+HIT_STRENGTH = 0.75
+REJECT_CAP = 0.2
+QUESTION_WORD_WEIGHT = 0.4
+ANSWER_OVERLAP_WEIGHT = 0.2
+
+NEGATIONS = frozenset({"not", "no", "never", "without", "cannot", "nor", "neither", "none"})
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me more most my myself of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves also use used
+    using uses make makes made get gets one way ways thing things e g eg ie i.e etc s t really basically
+    """.split()
+)
+_WORD = re.compile(r"[a-z0-9\u03b1-\u03c9\u00b2\u00b3]+")
+_CONTRACTION = re.compile(r"n['’]t\b")
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return str(_stemmer().stemWord(word))
+
+
+def tokens(text: str) -> list[str]:
+    """Stems of the content words of `text`, in order; negations kept as 'not'."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _CONTRACTION.sub(" not", text).replace("-", " ").replace("/", " ")
+    out: list[str] = []
+    for word in _WORD.findall(text):
+        if word in NEGATIONS:
+            out.append("not")
+        elif word not in STOPWORDS:
+            out.append(_stem(word))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    stems: tuple[str, ...]
+    negated: bool  # the phrasing itself says "not ..."
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    text: str
+    phrases: tuple[_Phrase, ...]
+    rejects: tuple[_Phrase, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    points: tuple[_Point, ...]
+    question_stems: frozenset[str]
+    reference_stems: frozenset[str]
+
+
+def _phrase(text: str) -> _Phrase | None:
+    stems = tokens(text)
+    negated = "not" in stems
+    content = tuple(s for s in stems if s != "not")
+    return _Phrase(content, negated) if content else None
+
+
+@lru_cache(maxsize=4096)
+def _compile(question: Question) -> _Compiled:
+    points = []
+    for kp in question.key_points:
+        phrases = tuple(p for p in map(_phrase, (kp.point, *kp.accept)) if p)
+        rejects = tuple(p for p in map(_phrase, kp.reject) if p)
+        points.append(_Point(kp.point, phrases, rejects))
+    reference = " ".join([question.answer, *(k.point for k in question.key_points),
+                          *(a for k in question.key_points for a in k.accept)])
+    q_stems = frozenset(tokens(question.question))
+    return _Compiled(tuple(points), q_stems, frozenset(tokens(reference)) - q_stems)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    score: float
+    hit: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+    misconceptions: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        if self.score >= PASS_SCORE:
+            return "correct"
+        return "partial" if self.score >= PARTIAL_SCORE else "incorrect"
+
+    @property
+    def correct(self) -> bool:
+        return self.score >= PASS_SCORE
+
+    def as_dict(self) -> dict[str, object]:
+        return {"score": round(self.score, 3), "verdict": self.label, "hit": self.hit,
+                "missed": self.missed, "misconceptions": self.misconceptions}
+
+
+class _Answer:
+    """The member's answer, indexed by stem position."""
+
+    def __init__(self, text: str) -> None:
+        self.stems = tokens(text)
+        self.positions: dict[str, list[int]] = {}
+        for i, s in enumerate(self.stems):
+            self.positions.setdefault(s, []).append(i)
+
+    def negated_at(self, pos: int) -> bool:
+        return any(self.stems[j] == "not" for j in range(max(0, pos - 3), pos))
+
+    def occurrences(self, stem: str, phrase_negated: bool) -> list[int]:
+        found = self.positions.get(stem, [])
+        if phrase_negated:
+            return found
+        return [p for p in found if not self.negated_at(p)]
+
+
+def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) -> float:
+    weights = [QUESTION_WORD_WEIGHT if s in question_stems else 1.0 for s in phrase.stems]
+    occ = [answer.occurrences(s, phrase.negated) for s in phrase.stems]
+    anchors = sorted({p for positions in occ for p in positions})
+    if not anchors:
+        return 0.0
+    if phrase.negated and "not" not in answer.positions:
+        return 0.0
+    span = len(phrase.stems) + 3
+    best = 0.0
+    for start in anchors:
+        matched = [i for i, positions in enumerate(occ) if any(start <= p < start + span for p in positions)]
+        got = sum(weights[i] for i in matched) / sum(weights)
+        if all(phrase.stems[i] in question_stems for i in matched):
+            got *= 0.5  # only words the question already gives away
+        best = max(best, got)
+    return best
+
+
+def _ordered(answer: _Answer, phrase: _Phrase) -> bool:
+    """A reject phrasing: every word, in order, within a tight window, not negated."""
+    for start in answer.occurrences(phrase.stems[0], phrase.negated):
+        pos, ok = start, True
+        for stem in phrase.stems[1:]:
+            nxt = [p for p in answer.occurrences(stem, phrase.negated) if pos < p <= pos + 3]
+            if not nxt:
+                ok = False
+                break
+            pos = nxt[0]
+        if ok:
+            return True
+    return False
+
+
+def grade(question: Question, text: str) -> Verdict:
+    compiled = _compile(question)
+    answer = _Answer(text)
+    if not answer.stems or not compiled.points:
+        return Verdict(0.0, [], [p.text for p in compiled.points])
+    hit: list[str] = []
+    missed: list[str] = []
+    wrong: list[str] = []
+    point_scores: list[float] = []
+    for point in compiled.points:
+        if any(_ordered(answer, r) for r in point.rejects):
+            wrong.append(point.text)
+            missed.append(point.text)
+            point_scores.append(0.0)
+            continue
+        strength = max((_coverage(answer, p, compiled.question_stems) for p in point.phrases), default=0.0)
+        point_scores.append(min(1.0, max(0.0, (strength - 0.3) / (HIT_STRENGTH - 0.3))))
+        (hit if strength >= HIT_STRENGTH else missed).append(point.text)
+    own = [s for s in answer.stems if s != "not" and s not in compiled.question_stems]
+    overlap = sum(s in compiled.reference_stems for s in own) / max(len(own), 4) if own else 0.0
+    score = (1 - ANSWER_OVERLAP_WEIGHT) * sum(point_scores) / len(point_scores) + ANSWER_OVERLAP_WEIGHT * overlap
+    if wrong:
+        score = min(score, REJECT_CAP)
+    return Verdict(round(min(score, 1.0), 4), hit, missed, wrong)

@@ -1,0 +1,125 @@
+"""The neutral message model every adapter renders.
+
+Body text uses a small markdown subset that both platforms can express: **bold**, *italic*, `code`,
+```fenced code```, and lines starting with "- " as bullets. Content and user input are passed through
+`defuse_mentions` when a message is built, so no adapter can turn them into a ping.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+
+from bot.text import defuse_mentions
+
+
+class Visibility(enum.Enum):
+    PUBLIC = "public"
+    EPHEMERAL = "ephemeral"  # only the member who acted sees it
+
+
+class Style(enum.Enum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    SUCCESS = "success"
+    DANGER = "danger"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """`id` is stable and self-describing (e.g. `sb:ans:42:1`) so buttons work after a restart."""
+
+    id: str
+    label: str
+    style: Style = Style.SECONDARY
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", defuse_mentions(self.label))
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    value: str
+    inline: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", defuse_mentions(self.name))
+        object.__setattr__(self, "value", defuse_mentions(self.value))
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    filename: str
+    data: bytes
+    alt: str  # the text shown where a platform takes no images
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    body: str = ""
+    title: str | None = None
+    fields: tuple[Field, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    visibility: Visibility = Visibility.PUBLIC
+    footer: str | None = None
+    kind: str | None = None  # e.g. "Daily question", "Reveal", "Weekly digest": a header adapters may show
+    image: Image | None = None
+    post_id: int | None = None  # the post this message shows, when it shows one
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "body", defuse_mentions(self.body))
+        if self.title is not None:
+            object.__setattr__(self, "title", defuse_mentions(self.title))
+        if self.footer is not None:
+            object.__setattr__(self, "footer", defuse_mentions(self.footer))
+
+    @property
+    def ephemeral(self) -> bool:
+        return self.visibility is Visibility.EPHEMERAL
+
+    def private(self) -> Message:
+        return replace(self, visibility=Visibility.EPHEMERAL)
+
+    def plain_text(self) -> str:
+        """A fallback rendering with every part as text (notifications, console, logs)."""
+        parts = [f"[{self.kind}]"] if self.kind else []
+        if self.title:
+            parts.append(self.title)
+        if self.body:
+            parts.append(self.body)
+        parts.extend(f"{f.name}: {f.value}" for f in self.fields)
+        if self.image:
+            parts.append(self.image.alt)
+        if self.footer:
+            parts.append(self.footer)
+        return "\n".join(parts)
+
+
+def ephemeral(body: str, title: str | None = None) -> Message:
+    return Message(body=body, title=title, visibility=Visibility.EPHEMERAL)
+
+
+def chunk_text(text: str, limit: int) -> list[str]:
+    """Split at line breaks (then spaces) so each chunk fits `limit` characters."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            cut = line.rfind(" ", 0, limit)
+            cut = cut if cut > limit // 2 else limit
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:cut])
+            line = line[cut:].lstrip()
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        chunks.append(current)
+    return chunks

@@ -1,0 +1,414 @@
+"""What is due, and doing it exactly once.
+
+`due_jobs` is one pure function of the channel settings, what has already run, and the time. The
+scheduler wakes up (APScheduler in production, `/advance` in the console, a hand-moved clock in tests),
+asks it what is due and runs each job after claiming its (channel, kind, local date) row: a second process
+or a quick restart finds the row taken and does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot import views
+from bot.bank.model import Question
+from bot.messages import Field, Image, Message
+from bot.scoring import period_keys
+from bot.service import WEEKDAYS, ChannelSettings, StudyService, iso
+
+log = logging.getLogger(__name__)
+
+DAILY, REVEAL, DIGEST = "daily", "reveal", "digest"
+KIND_TITLES = {DAILY: "Daily question", REVEAL: "Reveal", DIGEST: "Weekly digest"}
+REVEAL_LEAD = timedelta(minutes=5)  # default reveal: this long before the next daily question
+LEASE_NAME = "scheduler"
+
+
+class Publisher(Protocol):
+    """The port an adapter implements to post scheduled messages."""
+
+    supports_images: bool
+
+    async def publish(self, channel: ChannelSettings, message: Message, *, to: str | None = None) -> str | None:
+        """Post `message` in the channel (or in channel id `to`); return the platform's message id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    channel_id: int
+    kind: str
+    local_date: date
+    due_at: datetime  # UTC
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        return (self.channel_id, self.kind, self.local_date.isoformat())
+
+
+def local_moment(day: date, at: str, zone: ZoneInfo) -> datetime:
+    """`at` (HH:MM) on `day` in `zone`, as UTC. 09:00 local stays 09:00 local across DST changes;
+    a time inside a spring-forward gap lands just after it."""
+    hour, minute = (int(x) for x in at.split(":"))
+    naive = datetime.combine(day, time(hour, minute))
+    aware = naive.replace(tzinfo=zone)
+    utc = aware.astimezone(ZoneInfo("UTC"))
+    if utc.astimezone(zone).replace(tzinfo=None) != naive:  # nonexistent local time
+        utc = naive.replace(tzinfo=zone, fold=1).astimezone(ZoneInfo("UTC"))
+    return utc
+
+
+def _post_days(s: ChannelSettings, start: date, end: date) -> Iterable[date]:
+    day = start
+    while day <= end:
+        if WEEKDAYS[day.weekday()] in s.weekdays:
+            yield day
+        day += timedelta(days=1)
+
+
+def next_post_after(s: ChannelSettings, moment: datetime) -> datetime | None:
+    zone = s.zone
+    day = moment.astimezone(zone).date()
+    for candidate in _post_days(s, day, day + timedelta(days=8)):
+        at = local_moment(candidate, s.post_time, zone)
+        if at > moment:
+            return at
+    return None
+
+
+def reveal_time(s: ChannelSettings, post_day: date) -> datetime:
+    posted = local_moment(post_day, s.post_time, s.zone)
+    if s.reveal_minutes:
+        return posted + timedelta(minutes=s.reveal_minutes)
+    following = next_post_after(s, posted)
+    return (following - REVEAL_LEAD) if following else posted + timedelta(hours=23)
+
+
+def due_jobs(settings: Iterable[ChannelSettings], done: set[tuple[int, str, str]],
+             daily_posts: dict[tuple[int, str], bool], now: datetime, lookback: timedelta) -> list[Job]:
+    """Every job whose time has come and which has not run, oldest first.
+
+    done: (channel id, kind, local date) already run or skipped.
+    daily_posts: (channel id, local date) -> revealed?, for the daily posts that exist.
+    lookback: how far back to look for missed work (the catch-up window plus a margin).
+    """
+    jobs: list[Job] = []
+    for s in settings:
+        zone = s.zone
+        floor = max(now - lookback, _parse(s.enabled_at) or now - lookback)
+        first, today = floor.astimezone(zone).date() - timedelta(days=8), now.astimezone(zone).date()
+        if not s.paused:
+            for day in _post_days(s, first, today):
+                at = local_moment(day, s.post_time, zone)
+                if floor <= at <= now and (s.id, DAILY, day.isoformat()) not in done:
+                    jobs.append(Job(s.id, DAILY, day, at))
+        for (channel_id, day_text), revealed in daily_posts.items():
+            if channel_id != s.id or revealed or (s.id, REVEAL, day_text) in done:
+                continue
+            at = reveal_time(s, date.fromisoformat(day_text))
+            if at <= now:
+                jobs.append(Job(s.id, REVEAL, date.fromisoformat(day_text), at))
+        if s.digest_time and s.digest_weekday and not s.paused:
+            wanted = WEEKDAYS.index(s.digest_weekday)
+            day = first
+            while day <= today:
+                if day.weekday() == wanted:
+                    at = local_moment(day, s.digest_time, zone)
+                    if floor <= at <= now and (s.id, DIGEST, day.isoformat()) not in done:
+                        jobs.append(Job(s.id, DIGEST, day, at))
+                day += timedelta(days=1)
+    # Reveal before the next daily question; the digest after the day's question.
+    order = {REVEAL: 0, DAILY: 1, DIGEST: 2}
+    return sorted(jobs, key=lambda j: (j.due_at, order[j.kind]))
+
+
+def next_due(settings: Iterable[ChannelSettings], daily_posts: dict[tuple[int, str], bool],
+             now: datetime) -> datetime | None:
+    """When something next falls due (for waking up), at most a day ahead."""
+    candidates: list[datetime] = []
+    for s in settings:
+        if not s.paused:
+            nxt = next_post_after(s, now)
+            if nxt:
+                candidates.append(nxt)
+            if s.digest_time and s.digest_weekday:
+                day = now.astimezone(s.zone).date()
+                for offset in range(8):
+                    d = day + timedelta(days=offset)
+                    if d.weekday() == WEEKDAYS.index(s.digest_weekday):
+                        at = local_moment(d, s.digest_time, s.zone)
+                        if at > now:
+                            candidates.append(at)
+                            break
+        for (channel_id, day_text), revealed in daily_posts.items():
+            if channel_id == s.id and not revealed:
+                at = reveal_time(s, date.fromisoformat(day_text))
+                if at > now:
+                    candidates.append(at)
+    return min(candidates, default=None)
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class Scheduler:
+    """Runs due jobs through the service and a publisher. The database is the source of truth."""
+
+    def __init__(self, service: StudyService, publishers: dict[str, Publisher], *,
+                 catchup: timedelta = timedelta(hours=6), holder: str | None = None) -> None:
+        self.service = service
+        self.publishers = publishers
+        self.catchup = catchup
+        self.holder = holder or uuid.uuid4().hex
+
+    @property
+    def db(self):  # type: ignore[no-untyped-def]
+        return self.service.db
+
+    async def acquire_lease(self, ttl: timedelta = timedelta(seconds=90)) -> bool:
+        """One scheduler per deployment: a lease row that a second process cannot take while it is fresh."""
+        now = self.service.clock.now()
+        async with self.db.transaction() as tx:
+            cur = await tx.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET holder = excluded.holder, expires_at = excluded.expires_at "
+                "WHERE leases.holder = excluded.holder OR leases.expires_at < ?",
+                (LEASE_NAME, self.holder, iso(now + ttl), iso(now)))
+            return bool(cur.rowcount)
+
+    async def release_lease(self) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (LEASE_NAME, self.holder))
+
+    async def _state(self) -> tuple[list[ChannelSettings], set[tuple[int, str, str]], dict[tuple[int, str], bool]]:
+        channels = await self.service.scheduled_channels()
+        since = (self.service.clock.now() - timedelta(days=10)).date().isoformat()
+        runs = await self.db.fetchall(
+            "SELECT channel_id, kind, local_date FROM scheduled_runs WHERE local_date >= ?", (since,))
+        posts = await self.db.fetchall(
+            "SELECT channel_id, local_date, revealed_at FROM posts WHERE kind = 'daily' AND local_date >= ?",
+            (since,))
+        done = {(r[0], r[1], r[2]) for r in runs}
+        daily = {(r[0], r[1]): r[2] is not None for r in posts}
+        return channels, done, daily
+
+    async def next_wakeup(self) -> datetime | None:
+        channels, _, daily = await self._state()
+        return next_due(channels, daily, self.service.clock.now())
+
+    async def run_due(self) -> list[tuple[Job, Message | None]]:
+        """Do everything due now, each once; returns what was posted (None for skipped jobs)."""
+        channels, done, daily = await self._state()
+        now = self.service.clock.now()
+        by_id = {c.id: c for c in channels}
+        results: list[tuple[Job, Message | None]] = []
+        for job in due_jobs(channels, done, daily, now, self.catchup + timedelta(days=2)):
+            if now - job.due_at > self.catchup:
+                if await self._claim(job, "skipped"):
+                    log.warning("skipped %s for channel %s on %s: missed by %s (catch-up window %s)",
+                                job.kind, job.channel_id, job.local_date, now - job.due_at, self.catchup)
+                    if job.kind == REVEAL:
+                        await self._mark_revealed(job)
+                    results.append((job, None))
+                continue
+            if not await self._claim(job, "running"):
+                continue
+            message = await self._run(by_id[job.channel_id], job)
+            results.append((job, message))
+        return results
+
+    async def _claim(self, job: Job, outcome: str) -> bool:
+        async with self.db.transaction() as tx:
+            cur = await tx.execute(
+                "INSERT INTO scheduled_runs (channel_id, kind, local_date, due_at, done_at, outcome) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (job.channel_id, job.kind, job.local_date.isoformat(), iso(job.due_at),
+                 iso(self.service.clock.now()), outcome))
+            return bool(cur.rowcount)
+
+    async def _finish(self, job: Job, outcome: str, post_id: int | None = None) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE scheduled_runs SET outcome = ?, post_id = ?, done_at = ? WHERE channel_id = ? AND kind = ? "
+                "AND local_date = ?", (outcome, post_id, iso(self.service.clock.now()), *job.key))
+
+    async def _run(self, channel: ChannelSettings, job: Job) -> Message | None:
+        publisher = self.publishers.get(channel.platform)
+        try:
+            if job.kind == DAILY:
+                message, post_id = await self._daily(channel, job)
+            elif job.kind == REVEAL:
+                message, post_id = await self._reveal(channel, job, images=False)
+            else:
+                images = bool(publisher and publisher.supports_images)
+                message, post_id = await self.digest(channel, job.local_date, images=images), None
+            if message is None:
+                await self._finish(job, "nothing", post_id)
+                return None
+            ref = None
+            if publisher is not None:
+                to = channel.digest_channel if job.kind == DIGEST else None
+                ref = await publisher.publish(channel, message, to=to)
+            if ref and post_id and job.kind == DAILY:
+                await self.service.set_message_ref(post_id, ref)
+            await self._finish(job, "posted", post_id)
+            return message
+        except Exception:
+            log.exception("scheduled %s for channel %s failed", job.kind, channel.id)
+            await self._finish(job, "failed")
+            return None
+
+    async def _daily(self, channel: ChannelSettings, job: Job) -> tuple[Message | None, int | None]:
+        question = await self.choose_daily(channel)
+        post_id = await self.service.create_post(
+            channel.id, question, kind="daily", local_date=job.local_date.isoformat(),
+            reveal_at=reveal_time(channel, job.local_date))
+        if post_id is None:  # another process posted it first
+            return None, None
+        return await self.service.card(post_id), post_id
+
+    async def choose_daily(self, channel: ChannelSettings) -> Question:
+        """No repeat in a channel until its pool is used up; topics take turns by how often they ran."""
+        bank = self.service.bank
+        pool = [q for q in bank.questions.values()
+                if (not channel.topics or q.topic in channel.topics)
+                and (not channel.difficulties or q.difficulty in channel.difficulties)]
+        if not pool:
+            pool = list(bank.questions.values())
+        rows = await self.db.fetchall(
+            "SELECT question_id, COUNT(*) FROM posts WHERE channel_id = ? AND kind = 'daily' GROUP BY question_id",
+            (channel.id,))
+        used = {r[0]: r[1] for r in rows}
+        fewest = min(used.get(q.id, 0) for q in pool)
+        fresh = [q for q in pool if used.get(q.id, 0) == fewest]
+        per_topic: Counter[str] = Counter()
+        for qid, n in used.items():
+            if qid in bank.questions:
+                per_topic[bank.questions[qid].topic] += n
+        topics = sorted({q.topic for q in fresh}, key=lambda t: (per_topic[t], self.service.rng.random()))
+        return self.service.rng.choice([q for q in fresh if q.topic == topics[0]])
+
+    async def _mark_revealed(self, job: Job) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE posts SET revealed_at = ? WHERE channel_id = ? AND kind = 'daily' "
+                             "AND local_date = ? AND revealed_at IS NULL",
+                             (iso(self.service.clock.now()), job.channel_id, job.local_date.isoformat()))
+
+    async def _reveal(self, channel: ChannelSettings, job: Job, images: bool) -> tuple[Message | None, int | None]:
+        row = await self.db.fetchone("SELECT id, posted_at FROM posts WHERE channel_id = ? AND kind = 'daily' "
+                                     "AND local_date = ?", (channel.id, job.local_date.isoformat()))
+        if row is None:
+            return None, None
+        await self._mark_revealed(job)
+        self.service._posts.pop(row["id"], None)  # the cached post is now revealed
+        return await self.reveal_message(row["id"]), row["id"]
+
+    async def reveal_message(self, post_id: int) -> Message:
+        view = await self.service.post_view(post_id)
+        q = view.question
+        row = await self.db.fetchone("SELECT posted_at FROM posts WHERE id = ?", (post_id,))
+        fastest = await self.db.fetchone(
+            "SELECT m.display_name, a.created_at FROM attempts a JOIN members m ON m.id = a.member_id "
+            "WHERE a.post_id = ? AND a.correct = 1 ORDER BY a.created_at, a.id LIMIT 1", (post_id,))
+        missed_rows = await self.db.fetchall(
+            "SELECT missed FROM attempts WHERE post_id = ? AND mode = 'text'", (post_id,))
+        missed: Counter[str] = Counter(p for r in missed_rows for p in json.loads(r[0]))
+        fields = [Field("Key points", "\n".join(f"- {k.point}" for k in q.key_points))]
+        if fastest and row:
+            seconds = (datetime.fromisoformat(fastest[1]) - datetime.fromisoformat(row[0])).total_seconds()
+            fields.append(Field("Fastest correct answer", f"{fastest[0]} after {_duration(seconds)}", inline=True))
+        if missed:
+            fields.append(Field("Most missed in written answers",
+                                "\n".join(f"- {p} ({n}×)" for p, n in missed.most_common(3))))
+        body = f"**{q.question}**\n\n{views._correct_line(view)}{q.answer}"
+        if q.explanation:
+            body += f"\n\n{q.explanation}"
+        return Message(title="The answer", body=body, fields=tuple(fields),
+                       footer=views.stats_line(view), kind=KIND_TITLES[REVEAL], post_id=post_id)
+
+    async def digest(self, channel: ChannelSettings, day: date, *, images: bool) -> Message:
+        """The week before `day`: top 10 with movement, streaks, most-missed question, topics, participation."""
+        service = self.service
+        week = period_keys(day - timedelta(days=1))["week"]
+        previous = (date.fromisoformat(week) - timedelta(days=7)).isoformat()
+        community = channel.community_id
+        this = await service.standings(community, "week", today=date.fromisoformat(week))
+        before = await service.standings(community, "week", today=date.fromisoformat(previous), limit=1000)
+        old_rank = {s.name: s.rank for s in before}
+        lines = []
+        for s in this:
+            move = old_rank.get(s.name)
+            arrow = "new" if move is None else ("=" if move == s.rank else
+                                                (f"▲{move - s.rank}" if move > s.rank else f"▼{s.rank - move}"))
+            lines.append(f"{s.rank}. {s.name} · {views.pts(s.points)} ({arrow})")
+        end = (date.fromisoformat(week) + timedelta(days=7)).isoformat()
+        streaks = await self.db.fetchall(
+            "SELECT display_name, streak FROM members WHERE community_id = ? AND streak > 0 "
+            "ORDER BY streak DESC, id LIMIT 3", (community,))
+        worst = await self.db.fetchone(
+            "SELECT question_id, COUNT(*) AS n, SUM(correct) AS ok FROM attempts WHERE community_id = ? "
+            "AND day >= ? AND day < ? AND mode != 'self' GROUP BY question_id HAVING n > 0 "
+            "ORDER BY 1.0 * ok / n, n DESC LIMIT 1", (community, week, end))
+        topics = await self.db.fetchall(
+            "SELECT topic, SUM(correct) AS ok, COUNT(*) AS n FROM attempts WHERE community_id = ? AND day >= ? "
+            "AND day < ? AND mode != 'self' GROUP BY topic ORDER BY n DESC", (community, week, end))
+        people = await self.db.fetchone(
+            "SELECT COUNT(DISTINCT member_id), COUNT(*) FROM attempts WHERE community_id = ? AND day >= ? "
+            "AND day < ?", (community, week, end))
+        fields = [Field("Top 10", "\n".join(lines) or "Nobody scored this week.")]
+        if streaks:
+            fields.append(Field("Longest streaks", "\n".join(f"- {r[0]}: {r[1]}" for r in streaks), inline=True))
+        if worst and worst["question_id"] in service.bank.questions:
+            q = service.bank.questions[worst["question_id"]]
+            fields.append(Field("Most missed question",
+                                f"{q.question}\n{worst['ok']}/{worst['n']} right. Answer: {q.answer}"))
+        accuracy = [(service.bank.topics[r[0]].title if r[0] in service.bank.topics else r[0],
+                     round(100 * r[1] / r[2])) for r in topics]
+        if accuracy:
+            fields.append(Field("Team accuracy by topic", "\n".join(f"- {t}: {a}%" for t, a in accuracy)))
+        assert people is not None
+        fields.append(Field("Participation", f"{people[0]} members, {people[1]} answers", inline=True))
+        image = _chart(this, accuracy) if images and (this or accuracy) else None
+        return Message(title=f"Weekly digest · week of {week}", fields=tuple(fields), kind=KIND_TITLES[DIGEST],
+                       image=image)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
+def _chart(standings: list[views.Standing], accuracy: list[tuple[str, int]]) -> Image:
+    """Points per member as a PNG. matplotlib is imported only here: it is heavy and optional at idle."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    if standings:
+        names = [s.name for s in standings][::-1]
+        ax.barh(names, [s.points for s in standings][::-1], color="#5865F2")
+        ax.set_xlabel("points this week")
+    else:
+        ax.barh([t for t, _ in accuracy], [a for _, a in accuracy], color="#2EB67D")
+        ax.set_xlabel("accuracy %")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    alt = "Points this week: " + ", ".join(f"{s.name} {s.points}" for s in standings)
+    return Image("digest.png", buf.getvalue(), alt)

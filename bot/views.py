@@ -1,0 +1,205 @@
+"""Build neutral messages from core results. No I/O here: pure functions of their arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.bank.model import Question
+from bot.grading import Verdict
+from bot.messages import Button, Field, Message, Style, Visibility
+
+LETTERS = "ABCDE"
+PERIOD_TITLES = {"week": "this week", "month": "this month", "all": "all time", "30d": "last 30 days"}
+
+
+# Button ids: stable, short (Discord caps custom_id at 100) and carrying the post id, so a button
+# pressed after a restart still finds its post.
+def answer_id(post_id: int, shown: int) -> str:
+    return f"sb:a:{post_id}:{shown}"
+
+
+def words_id(post_id: int) -> str:
+    return f"sb:w:{post_id}"
+
+
+def reveal_id(post_id: int) -> str:
+    return f"sb:r:{post_id}"
+
+
+def more_id(post_id: int) -> str:
+    return f"sb:m:{post_id}"
+
+
+def rate_id(post_id: int, rating: str) -> str:
+    return f"sb:s:{post_id}:{rating}"
+
+
+def topic_id(slug: str) -> str:
+    return f"sb:t:{slug}"
+
+
+PRACTICE_ID = "sb:q"
+
+
+@dataclass(frozen=True, slots=True)
+class PostView:
+    id: int
+    kind: str
+    question: Question
+    order: tuple[int, ...]  # shown position -> option index in the bank (0 is the correct one)
+    answered: int
+    correct: int
+    revealed: bool = False
+
+
+def pts(points: int) -> str:
+    return f"{points} pts"
+
+
+def question_card(post: PostView, visibility: Visibility = Visibility.PUBLIC) -> Message:
+    q = post.question
+    kind = "Daily question" if post.kind == "daily" else "Practice question"
+    lines = [f"**{q.question}**"]
+    buttons: list[Button] = []
+    if q.choices and post.order:
+        options = q.choices.options
+        lines.append("")
+        for shown, index in enumerate(post.order):
+            lines.append(f"**{LETTERS[shown]}.** {options[index]}")
+            buttons.append(Button(answer_id(post.id, shown), LETTERS[shown], Style.PRIMARY))
+    buttons.append(Button(words_id(post.id), "Answer in words"))
+    buttons.append(Button(reveal_id(post.id), "Reveal"))
+    return Message(
+        title=f"{kind} · {q.topic} · {q.difficulty}",
+        body="\n".join(lines),
+        buttons=tuple(buttons),
+        footer=answered_footer(post),
+        kind=kind,
+        visibility=visibility,
+        post_id=post.id,
+    )
+
+
+def answered_footer(post: PostView) -> str:
+    if post.answered == 0:
+        return "No answers yet: be the first."
+    who = "1 person has" if post.answered == 1 else f"{post.answered} people have"
+    return f"{who} answered."
+
+
+def answer_feedback(
+    post: PostView, *, outcome: str, points: int, streak_bonus: int, streak: int,
+    chosen: str | None = None, verdict: Verdict | None = None,
+) -> Message:
+    q = post.question
+    head = {"correct": "✅ Correct!", "partial": "🟡 Partly right.", "incorrect": "❌ Not quite."}[outcome]
+    lines = [head]
+    if chosen is not None and outcome != "correct" and q.choices:
+        lines.append(f"You picked: {chosen}")
+    if verdict is not None:
+        lines.append(f"Score: {round(verdict.score * 100)}%")
+        lines.extend(f"- ✔ {p}" for p in verdict.hit)
+        lines.extend(f"- ✘ {p}" for p in verdict.missed if p not in verdict.misconceptions)
+        lines.extend(f"- ⚠ That contradicts: {p}" for p in verdict.misconceptions)
+    if post.kind == "daily" and not post.revealed:
+        lines.append("The full answer is revealed later; press Reveal to see it now.")
+    else:
+        lines.append(f"**Answer:** {q.answer}")
+    earned = f"+{pts(points)}"
+    if streak_bonus:
+        earned += f" (includes a {streak}-day streak bonus of {streak_bonus})"
+    lines.append(earned if points else "No points this time.")
+    buttons = (Button(more_id(post.id), "More"),) if q.explanation else ()
+    return Message(body="\n".join(lines), buttons=buttons, visibility=Visibility.EPHEMERAL, post_id=post.id)
+
+
+def already_answered(post: PostView) -> Message:
+    return Message(
+        body="You have already answered this one; only your first answer counts.",
+        visibility=Visibility.EPHEMERAL, post_id=post.id,
+    )
+
+
+def reveal_private(post: PostView, *, can_rate: bool) -> Message:
+    q = post.question
+    fields = [Field("Key points", "\n".join(f"- {k.point}" for k in q.key_points))] if q.key_points else []
+    buttons: list[Button] = []
+    if q.explanation:
+        buttons.append(Button(more_id(post.id), "More"))
+    if can_rate:
+        for rating, style in (("again", Style.DANGER), ("hard", Style.SECONDARY),
+                              ("good", Style.PRIMARY), ("easy", Style.SUCCESS)):
+            buttons.append(Button(rate_id(post.id, rating), rating.capitalize(), style))
+    body = f"**{q.question}**\n\n{_correct_line(post)}{q.answer}"
+    if can_rate:
+        body += "\n\nHow well did you know it? Your rating schedules your next review (no points)."
+    return Message(title="Answer", body=body, fields=tuple(fields), buttons=tuple(buttons),
+                   footer=stats_line(post), visibility=Visibility.EPHEMERAL, post_id=post.id)
+
+
+def _correct_line(post: PostView) -> str:
+    q = post.question
+    if not q.choices or not post.order:
+        return ""
+    shown = post.order.index(0)
+    return f"**Correct option: {LETTERS[shown]}.** "
+
+
+def stats_line(post: PostView) -> str:
+    if not post.answered:
+        return "Nobody has answered yet."
+    return f"{post.answered} answered · {round(100 * post.correct / post.answered)}% correct"
+
+
+def explanation(post: PostView) -> Message:
+    q = post.question
+    text = q.explanation or "There is no longer explanation for this question."
+    return Message(title="More on this question", body=text, visibility=Visibility.EPHEMERAL, post_id=post.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    rank: int
+    name: str
+    points: int
+    correct: int
+    answered: int
+
+
+def leaderboard(period: str, topic_title: str | None, rows: Sequence[Standing]) -> Message:
+    title = f"Leaderboard · {PERIOD_TITLES[period]}" + (f" · {topic_title}" if topic_title else "")
+    if not rows:
+        return Message(title=title, body="No points scored yet in this period. Answer a question to get on the board!")
+    medals = {1: "🥇", 2: "🥈", 3: "🥉"}
+    lines = [f"{medals.get(r.rank, f'{r.rank}.')} {r.name} · {pts(r.points)} ({r.correct}/{r.answered} correct)"
+             for r in rows]
+    return Message(title=title, body="\n".join(lines))
+
+
+@dataclass(frozen=True, slots=True)
+class MemberStats:
+    name: str
+    points: int
+    correct: int
+    answered: int
+    streak: int
+    best_streak: int
+    due: int
+    topics: Sequence[tuple[str, int, int]]  # (topic title, correct, answered)
+
+
+def stats(s: MemberStats) -> Message:
+    accuracy = f"{round(100 * s.correct / s.answered)}%" if s.answered else "n/a"
+    mastery = "\n".join(
+        f"- {title}: {round(100 * c / a)}% of {a}" for title, c, a in s.topics
+    ) or "No answers yet."
+    fields = (
+        Field("Points", pts(s.points), inline=True),
+        Field("Accuracy", f"{accuracy} ({s.correct}/{s.answered})", inline=True),
+        Field("Streak", f"{s.streak} (best {s.best_streak})", inline=True),
+        Field("Reviews due", str(s.due), inline=True),
+        Field("Mastery by topic", mastery),
+    )
+    buttons = (Button(PRACTICE_ID, "Practice now", Style.PRIMARY),) if s.due else ()
+    return Message(title=f"Stats for {s.name}", fields=fields, buttons=buttons, visibility=Visibility.EPHEMERAL)
