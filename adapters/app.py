@@ -28,6 +28,7 @@ class _RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Sequence[str]) -> None:
         super().__init__()
+        # Short values are not redacted by substring: they would mangle unrelated text.
         self.secrets = [s for s in secrets if len(s) >= 6]
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -49,7 +50,7 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: Settings, *, quiet: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RedactSecrets(settings.secrets()))
     if settings.log_format == "json":
@@ -58,7 +59,9 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
+    level = settings.log_level.upper()
+    # The console is a chat in the terminal: only warnings interrupt it unless asked for more.
+    root.setLevel("WARNING" if quiet and level == "INFO" else level)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,14 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in problems:
             print(f"studybot: {problem}", file=sys.stderr)
         return 1
-    configure_logging(settings)
+    configure_logging(settings, quiet=platforms == ["console"])
     try:
         if platforms == ["console"]:
             return asyncio.run(run_console(settings))
         from adapters.serve import serve
 
         return asyncio.run(serve(settings, platforms))
-    except BankError as exc:
+    except (BankError, ConfigError) as exc:
         print(f"studybot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

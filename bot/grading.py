@@ -27,14 +27,15 @@ ANSWER_OVERLAP_WEIGHT = 0.2
 
 NEGATIONS = frozenset({"not", "no", "never", "without", "cannot", "nor", "neither", "none"})
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have having
-    he her here hers herself him himself his how i if in into is it its itself just me more most my myself of
-    off on once only or other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself yourselves also use used
-    using uses make makes made get gets one way ways thing things e g eg ie i.e etc s t really basically
-    """.split()
+    (
+        "a about again all am an and any are as at be because been being between both but by can could did do "
+        "does doing during each for from further had has have having he her here hers herself him himself his "
+        "how i if in into is it its itself just me my myself of on once or our ours ourselves out own she "
+        "should so some such that the their theirs them themselves then there these they this those through "
+        "to too until very was we were what when where which while who whom why will with would you your "
+        "yours yourself yourselves also use used using uses make makes made get gets one way ways thing "
+        "things e g eg ie etc s t really basically"
+    ).split()
 )
 _WORD = re.compile(r"[a-z0-9\u03b1-\u03c9\u00b2\u00b3]+")
 _CONTRACTION = re.compile(r"n['’]t\b")
@@ -139,9 +140,7 @@ class _Answer:
 
     def occurrences(self, stem: str, phrase_negated: bool) -> list[int]:
         found = self.positions.get(stem, [])
-        if phrase_negated:
-            return found
-        return [p for p in found if not self.negated_at(p)]
+        return [p for p in found if self.negated_at(p) == phrase_negated]
 
 
 def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) -> float:
@@ -149,8 +148,6 @@ def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) 
     occ = [answer.occurrences(s, phrase.negated) for s in phrase.stems]
     anchors = sorted({p for positions in occ for p in positions})
     if not anchors:
-        return 0.0
-    if phrase.negated and "not" not in answer.positions:
         return 0.0
     span = len(phrase.stems) + 3
     best = 0.0

@@ -105,7 +105,8 @@ def chunk_text(text: str, limit: int) -> list[str]:
     """Split at line breaks (then spaces) so each chunk fits `limit` characters."""
     chunks: list[str] = []
     current = ""
-    for line in text.split("\n"):
+    for raw_line in text.split("\n"):
+        line = raw_line
         while len(line) > limit:
             cut = line.rfind(" ", 0, limit)
             cut = cut if cut > limit // 2 else limit

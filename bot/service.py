@@ -425,7 +425,8 @@ class StudyService:
             cur = await tx.execute(
                 "INSERT INTO attempts (post_id, member_id, community_id, question_id, topic, kind, mode, choice, "
                 "answer_text, score, correct, points, missed, created_at, day, week, month) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (post_id, member_id) DO NOTHING",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (post_id, member_id) DO NOTHING",
                 (post.id, member, post.community_id, question.id, question.topic, post.kind, mode, choice, text,
                  score, int(outcome == "correct" and mode != "self"), award.points, missed, iso(now),
                  keys["day"], keys["week"], keys["month"]),
@@ -511,7 +512,7 @@ class StudyService:
     def _today(self, zone: str) -> date:
         return self.clock.now().astimezone(ZoneInfo(zone)).date()
 
-    async def standings(self, community: int, period: str, topic: str = "", zone: str = "UTC",
+    async def standings(self, community: int, period: str, topic: str = "", *, zone: str = "UTC",
                         limit: int = 10, today: date | None = None) -> list[views.Standing]:
         today = today or self._today(zone)
         keys = scoring.period_keys(today)
@@ -555,12 +556,12 @@ class StudyService:
             slug, title = found.slug, found.title
         community = await self.community_id(actor.platform, actor.community, actor.community_name)
         settings = await self.channel_settings(await self.channel_id(actor))
-        rows = await self.standings(community, key, slug, settings.timezone)
+        rows = await self.standings(community, key, slug, zone=settings.timezone)
         return views.leaderboard(key, title, rows)
 
     async def stats(self, actor: Actor, user: str | None = None, name: str | None = None) -> Message:
         target = Actor(actor.platform, actor.community, actor.channel, user or actor.user,
-                       name or (actor.name if not user else user), community_name=actor.community_name)
+                       name or (user if user else actor.name), community_name=actor.community_name)
         member = await self.member_id(target) if user is None else await self._existing_member(target)
         if member is None:
             return ephemeral(f"{target.name} has not answered anything yet.")
@@ -574,7 +575,8 @@ class StudyService:
         m = await self.db.fetchone("SELECT display_name, streak, best_streak FROM members WHERE id = ?", (member,))
         due = await self.db.fetchone("SELECT COUNT(*) FROM reviews WHERE member_id = ? AND due <= ?",
                                      (member, iso(self.clock.now())))
-        assert m is not None and due is not None
+        assert m is not None
+        assert due is not None
         return views.stats(views.MemberStats(
             m["display_name"], overall["points"] if overall else 0, overall["correct"] if overall else 0,
             overall["answered"] if overall else 0, m["streak"], m["best_streak"], due[0], topics))

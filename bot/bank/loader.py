@@ -37,7 +37,8 @@ class _Located:
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 if k.value == key:
-                    return v
+                    found: yaml.Node = v
+                    return found
         return None
 
 
@@ -49,7 +50,7 @@ def _parse(path: Path, display: str, issues: list[BankIssue]) -> tuple[Any, yaml
         return None, None
     loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
+        node: yaml.Node | None = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -172,9 +173,11 @@ def _topic(path: Path, display: str, issues: list[BankIssue]) -> Topic | None:
         return None
     qnode = _Located.child(node, "questions")
     nodes = qnode.value if isinstance(qnode, yaml.SequenceNode) else [None] * len(items)
-    questions = [_question(raw, n, str(slug), display, issues) for raw, n in zip(items, nodes, strict=False)]
     if len(issues) > before:
         return None
+    # A bad question is reported and left out; the rest still load so that every problem (duplicate ids
+    # across files included) is reported in one run.
+    questions = [_question(raw, n, str(slug), display, issues) for raw, n in zip(items, nodes, strict=False)]
     return Topic(
         slug=str(slug),
         title=str(data["title"]).strip(),
