@@ -59,11 +59,9 @@ def local_moment(day: date, at: str, zone: ZoneInfo) -> datetime:
     a time inside a spring-forward gap lands just after it."""
     hour, minute = (int(x) for x in at.split(":"))
     naive = datetime.combine(day, time(hour, minute))
-    aware = naive.replace(tzinfo=zone)
-    utc = aware.astimezone(ZoneInfo("UTC"))
-    if utc.astimezone(zone).replace(tzinfo=None) != naive:  # nonexistent local time
-        utc = naive.replace(tzinfo=zone, fold=1).astimezone(ZoneInfo("UTC"))
-    return utc
+    # fold=0: a repeated (fall-back) time means its first occurrence, and a missing (spring-forward)
+    # time is read with the offset before the change, which lands it just after the gap.
+    return naive.replace(tzinfo=zone, fold=0).astimezone(ZoneInfo("UTC"))
 
 
 def _post_days(s: ChannelSettings, start: date, end: date) -> Iterable[date]:
