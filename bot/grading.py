@@ -39,6 +39,13 @@ STOPWORDS = frozenset(
 )
 _WORD = re.compile(r"[a-z0-9\u03b1-\u03c9\u00b2\u00b3]+")
 _CONTRACTION = re.compile(r"n['’]t\b")
+_BREAK = re.compile(r"(?<!\d)[.;!?](?!\d)|\n")
+_CONTRAST = re.compile(
+    r"\b(?:while|whereas|but|however|unlike|although|though|instead|versus|vs|in contrast|"
+    r"compared (?:to|with)|on the other hand|rather than|as opposed to)\b")
+_FRONTED = ("unlike", "compared", "in contrast", "as opposed", "rather than", "versus", "vs")
+CLAUSE_GAP = 100
+WINDOW_SLACK = 3  # extra words allowed between a phrasing's words
 
 
 @lru_cache(maxsize=1)
@@ -126,19 +133,40 @@ class Verdict:
                 "missed": self.missed, "misconceptions": self.misconceptions}
 
 
+def clauses(text: str) -> list[str]:
+    """Split an answer where one claim ends and another begins, so that "unlike L2, L1 is sparse" binds
+    "sparse" to L1 only: sentences, and contrast words (while, whereas, but, unlike...)."""
+    text = _CONTRAST.sub(lambda m: "\n" + m.group(0), unicodedata.normalize("NFKC", text).lower())
+    parts: list[str] = []
+    for part in _BREAK.split(text):
+        part = part.strip()
+        if part.startswith(_FRONTED) and "," in part:
+            parts.extend(part.split(",", 1))  # "unlike X, Y ...": X and Y are separate claims
+        elif part:
+            parts.append(part)
+    return parts
+
+
 class _Answer:
-    """The member's answer, indexed by stem position."""
+    """The member's answer as stems by position; clauses are far apart so no window spans two."""
 
     def __init__(self, text: str) -> None:
-        self.stems = tokens(text)
+        self.at: dict[int, str] = {}
         self.positions: dict[str, list[int]] = {}
-        for i, s in enumerate(self.stems):
-            self.positions.setdefault(s, []).append(i)
+        pos = 0
+        for clause in clauses(text):
+            for stem in tokens(clause):
+                self.at[pos] = stem
+                self.positions.setdefault(stem, []).append(pos)
+                pos += 1
+            pos += CLAUSE_GAP
+        self.stems = list(self.at.values())
 
     def negated_at(self, pos: int) -> bool:
-        return any(self.stems[j] == "not" for j in range(max(0, pos - 3), pos))
+        return any(self.at.get(j) == "not" for j in range(pos - 3, pos))
 
     def occurrences(self, stem: str, phrase_negated: bool) -> list[int]:
+        """Where `stem` occurs with the same polarity as the phrasing ("not X" only matches a negated X)."""
         found = self.positions.get(stem, [])
         return [p for p in found if self.negated_at(p) == phrase_negated]
 
@@ -149,7 +177,7 @@ def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) 
     anchors = sorted({p for positions in occ for p in positions})
     if not anchors:
         return 0.0
-    span = len(phrase.stems) + 3
+    span = len(phrase.stems) + WINDOW_SLACK
     best = 0.0
     for start in anchors:
         matched = [i for i, positions in enumerate(occ) if any(start <= p < start + span for p in positions)]

@@ -297,9 +297,13 @@ class Scheduler:
 
     async def _mark_revealed(self, job: Job) -> None:
         async with self.db.transaction() as tx:
-            await tx.execute("UPDATE posts SET revealed_at = ? WHERE channel_id = ? AND kind = 'daily' "
-                             "AND local_date = ? AND revealed_at IS NULL",
-                             (iso(self.service.clock.now()), job.channel_id, job.local_date.isoformat()))
+            cur = await tx.execute(
+                "UPDATE posts SET revealed_at = ? WHERE channel_id = ? AND kind = 'daily' AND local_date = ? "
+                "AND revealed_at IS NULL RETURNING id",
+                (iso(self.service.clock.now()), job.channel_id, job.local_date.isoformat()))
+            revealed = [row[0] for row in await cur.fetchall()]
+        for post_id in revealed:
+            self.service.forget_post(post_id)  # answers after the reveal no longer count
 
     async def _reveal(self, channel: ChannelSettings, job: Job, images: bool) -> tuple[Message | None, int | None]:
         row = await self.db.fetchone("SELECT id, posted_at FROM posts WHERE channel_id = ? AND kind = 'daily' "
@@ -307,7 +311,6 @@ class Scheduler:
         if row is None:
             return None, None
         await self._mark_revealed(job)
-        self.service._posts.pop(row["id"], None)  # the cached post is now revealed
         return await self.reveal_message(row["id"]), row["id"]
 
     async def reveal_message(self, post_id: int) -> Message:

@@ -14,10 +14,11 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import scoring, srs, views
+from bot.answers import AnswerInput, AnswerRecorder
 from bot.bank.model import DIFFICULTIES, Bank, Question
 from bot.clock import Clock
 from bot.errors import InvalidInput, PermissionDenied, UnknownPost
-from bot.grading import grade
+from bot.grading import Verdict, grade
 from bot.messages import Button, Message, Style, Visibility, ephemeral
 from bot.storage.db import Database
 
@@ -151,6 +152,8 @@ class StudyService:
         self._channels: dict[tuple[int, str], int] = {}
         self._members: dict[tuple[int, str], tuple[int, str]] = {}
         self._posts: dict[int, _Post] = {}
+        self._settings: dict[int, ChannelSettings] = {}
+        self.recorder = AnswerRecorder(db)
 
     # ----------------------------------------------------------------- start-up
     async def sync_bank(self) -> None:
@@ -210,21 +213,26 @@ class StudyService:
                 cur = await tx.execute(
                     "INSERT INTO members (community_id, external_id, display_name) VALUES (?, ?, ?) "
                     "ON CONFLICT (community_id, external_id) DO UPDATE SET display_name = excluded.display_name "
-                    "RETURNING id",
+                    "RETURNING id, streak, best_streak, last_daily_post",
                     (community, actor.user, name),
                 )
                 row = await cur.fetchone()
             assert row is not None
             self._members[key] = (int(row[0]), name)
+            self.recorder.prime_member(int(row[0]), row[1], row[2], row[3])
         return self._members[key][0]
 
     async def channel_settings(self, channel_id: int) -> ChannelSettings:
+        cached = self._settings.get(channel_id)
+        if cached is not None:
+            return cached
         row = await self.db.fetchone(
             "SELECT ch.*, co.platform, co.external_id AS community_external FROM channels ch "
             "JOIN communities co ON co.id = ch.community_id WHERE ch.id = ?", (channel_id,))
         if row is None:
             raise UnknownPost()
-        return _settings(row)
+        self._settings[channel_id] = found = _settings(row)
+        return found
 
     async def scheduled_channels(self) -> list[ChannelSettings]:
         rows = await self.db.fetchall(
@@ -249,10 +257,17 @@ class StudyService:
 
     async def post_view(self, post_id: int) -> views.PostView:
         post = await self._post(post_id)
-        row = await self.db.fetchone("SELECT answered, correct, revealed_at FROM posts WHERE id = ?", (post_id,))
-        assert row is not None
+        counts = self.recorder.counts(post_id)
+        if counts is None:
+            row = await self.db.fetchone("SELECT answered, correct FROM posts WHERE id = ?", (post_id,))
+            assert row is not None
+            counts = (row["answered"], row["correct"])
         return views.PostView(post.id, post.kind, self.bank.questions[post.question_id], post.order,
-                              row["answered"], row["correct"], row["revealed_at"] is not None)
+                              counts[0], counts[1], post.revealed)
+
+    def forget_post(self, post_id: int) -> None:
+        """Drop the cached post after its state changed outside the answer path (a reveal)."""
+        self._posts.pop(post_id, None)
 
     async def card(self, post_id: int, visibility: Visibility = Visibility.PUBLIC) -> Message:
         return views.question_card(await self.post_view(post_id), visibility)
@@ -391,7 +406,7 @@ class StudyService:
 
     async def _record(self, actor: Actor, post: _Post, *, mode: str, outcome: str, score: float,
                       choice: int | None, text: str | None, chosen: str | None = None,
-                      verdict: object | None = None) -> AnswerResult:
+                      verdict: Verdict | None = None) -> AnswerResult:
         if post.revealed and mode != "self":
             view = await self.post_view(post.id)
             msg = views.reveal_private(view, can_rate=False)
@@ -402,74 +417,29 @@ class StudyService:
         question = self.bank.questions[post.question_id]
         now = self.clock.now()
         settings = await self.channel_settings(post.channel_id)
-        day = now.astimezone(settings.zone).date()
-        keys = scoring.period_keys(day)
-        async with self.db.transaction() as tx:
-            cur = await tx.execute("SELECT streak, best_streak, last_daily_post FROM members WHERE id = ?",
-                                   (member,))
-            m = await cur.fetchone()
-            assert m is not None
-            streak = m["streak"]
-            if post.kind == "daily" and mode != "self":
-                streak = scoring.next_streak(current=m["streak"], last_daily_post=m["last_daily_post"],
-                                             post_id=post.id, prev_daily=post.prev_daily)
-            scored_today = False
-            if post.kind == "practice" and outcome in ("correct", "partial"):
-                cur = await tx.execute(
-                    "SELECT 1 FROM attempts WHERE member_id = ? AND question_id = ? AND kind = 'practice' "
-                    "AND day = ? AND points > 0 LIMIT 1", (member, question.id, keys["day"]))
-                scored_today = await cur.fetchone() is not None
-            award = scoring.award(question.difficulty, kind=post.kind, outcome=outcome if mode != "self" else "self",
-                                  streak=streak, practice_scored_today=scored_today)
-            missed = json.dumps(getattr(verdict, "missed", []))
-            cur = await tx.execute(
-                "INSERT INTO attempts (post_id, member_id, community_id, question_id, topic, kind, mode, choice, "
-                "answer_text, score, correct, points, missed, created_at, day, week, month) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (post_id, member_id) DO NOTHING",
-                (post.id, member, post.community_id, question.id, question.topic, post.kind, mode, choice, text,
-                 score, int(outcome == "correct" and mode != "self"), award.points, missed, iso(now),
-                 keys["day"], keys["week"], keys["month"]),
-            )
-            if cur.rowcount == 0:
-                duplicate = True
-            else:
-                duplicate = False
-                if post.kind == "daily" and mode != "self":
-                    await tx.execute(
-                        "UPDATE members SET streak = ?, best_streak = MAX(best_streak, ?), last_daily_post = ? "
-                        "WHERE id = ?", (streak, streak, post.id, member))
-                rating = outcome if mode == "self" else srs.rating_for(outcome)
-                await self._review(tx, member, question.id, rating, now)
-        view = await self.post_view(post.id)
-        if duplicate:
+        keys = scoring.period_keys(now.astimezone(settings.zone).date())
+        done = await self.recorder.record(AnswerInput(
+            post.id, post.community_id, post.kind, post.prev_daily, member, question, mode, outcome, score,
+            choice, text, tuple(verdict.missed) if verdict else (), now, keys))
+        view = views.PostView(post.id, post.kind, question, post.order, done.answered, done.correct, post.revealed)
+        if done.duplicate:
             return AnswerResult(views.already_answered(view), None, False)
         if mode == "self":
             return AnswerResult(ephemeral(f"Noted ({outcome}). I'll bring this one back when it's due."), None, True)
-        feedback = views.answer_feedback(view, outcome=outcome, points=award.points,
-                                         streak_bonus=award.streak_bonus, streak=streak, chosen=chosen,
-                                         verdict=verdict if mode == "text" else None)  # type: ignore[arg-type]
+        feedback = views.answer_feedback(view, outcome=outcome, points=done.points, streak_bonus=done.streak_bonus,
+                                         streak=done.streak, chosen=chosen, verdict=verdict)
         return AnswerResult(feedback, views.question_card(view), True)
-
-    async def _review(self, tx: object, member: int, question_id: str, rating: str, now: datetime) -> None:
-        conn = tx  # an aiosqlite connection inside a transaction
-        cur = await conn.execute(  # type: ignore[attr-defined]
-            "SELECT card FROM reviews WHERE member_id = ? AND question_id = ?", (member, question_id))
-        row = await cur.fetchone()
-        card, due = srs.review(row["card"] if row else None, rating, now)
-        await conn.execute(  # type: ignore[attr-defined]
-            "INSERT INTO reviews (member_id, question_id, card, due, reps, lapses) VALUES (?, ?, ?, ?, 1, ?) "
-            "ON CONFLICT (member_id, question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
-            "reps = reps + 1, lapses = lapses + excluded.lapses",
-            (member, question_id, card, iso(due), int(rating == "again")))
 
     async def reveal(self, actor: Actor, post_id: int) -> Message:
         """The answer, privately; a member who has not answered yet may rate themselves."""
         view = await self.post_view(post_id)
         member = await self.member_id(actor)
-        row = await self.db.fetchone("SELECT 1 FROM attempts WHERE post_id = ? AND member_id = ?",
-                                     (post_id, member))
-        return views.reveal_private(view, can_rate=row is None)
+        answered = self.recorder.has_answered(post_id, member)
+        if answered is None:
+            row = await self.db.fetchone("SELECT 1 FROM attempts WHERE post_id = ? AND member_id = ?",
+                                         (post_id, member))
+            answered = row is not None
+        return views.reveal_private(view, can_rate=not answered)
 
     async def rate(self, actor: Actor, post_id: int, rating: str) -> Message:
         if rating not in srs.RATINGS:
@@ -612,6 +582,7 @@ class StudyService:
                 "'mon'), digest_time = COALESCE(digest_time, ?) WHERE id = ?",
                 (post_time, zone, ",".join(weekdays), ",".join(topic_slugs), ",".join(levels), reveal_minutes,
                  actor.user, iso(self.clock.now()), post_time, channel_id))
+        self._settings.clear()
         return await self.status(actor, channel)
 
     async def set_digest(self, actor: Actor, *, channel: str | None = None, day: str = "mon",
@@ -624,6 +595,7 @@ class StudyService:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE channels SET digest_channel = ?, digest_weekday = ?, digest_time = ? "
                              "WHERE id = ?", (target, weekday, at, source))
+        self._settings.clear()
         return ephemeral(f"The weekly digest will be posted every {weekday.capitalize()} at {at}.")
 
     async def set_paused(self, actor: Actor, paused: bool, channel: str | None = None) -> Message:
@@ -631,6 +603,7 @@ class StudyService:
         channel_id = await self.channel_id(actor, channel)
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE channels SET paused = ? WHERE id = ?", (int(paused), channel_id))
+        self._settings.clear()
         return ephemeral("Paused: no daily questions here until /studybot resume." if paused
                          else "Resumed: daily questions are back on.")
 

@@ -18,7 +18,8 @@ def _scheduler() -> Scheduler:
 
 def review(card_json: str | None, rating: str, when: datetime) -> tuple[str, datetime]:
     """Apply one review; returns the new card as JSON and when it is due next."""
-    card = Card.from_json(card_json) if card_json else Card(due=when)
+    # An explicit card_id: without one, fsrs derives it from the clock and sleeps 1 ms to keep it unique.
+    card = Card.from_json(card_json) if card_json else Card(card_id=1, due=when)
     card, _ = _scheduler().review_card(card, RATINGS[rating], review_datetime=when)
     return card.to_json(), card.due
 

@@ -1,0 +1,214 @@
+"""Recording answers with group commit.
+
+Answers that arrive together (a burst of clicks on the daily question) are written in one transaction,
+a few statements for the whole batch, and each member is told the outcome only after that commit. The
+state an answer needs (who already answered a post, streaks, review cards) is read once and then kept in
+memory: this process is the only writer of it (one bot per database, see the scheduler lease), and the
+database's unique (post, member) constraint stays the final guard against a double count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot import scoring, srs
+from bot.bank.model import Question
+from bot.storage.db import Database
+
+MAX_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerInput:
+    post_id: int
+    community_id: int
+    kind: str  # daily | practice
+    prev_daily: int | None
+    member: int
+    question: Question
+    mode: str  # choice | text | self
+    outcome: str  # correct | partial | incorrect, or the self-rating
+    score: float
+    choice: int | None
+    text: str | None
+    missed: tuple[str, ...]
+    when: datetime
+    keys: dict[str, str]  # day, week, month in the channel's timezone
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    duplicate: bool
+    points: int = 0
+    streak_bonus: int = 0
+    streak: int = 0
+    answered: int = 0
+    correct: int = 0
+
+
+@dataclass(slots=True)
+class _Streak:
+    streak: int
+    best: int
+    last_daily_post: int | None
+
+
+class AnswerRecorder:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._queue: list[tuple[AnswerInput, asyncio.Future[Recorded]]] = []
+        self._draining = False
+        self._answered: dict[int, set[int]] = {}
+        self._counts: dict[int, list[int]] = {}
+        self._streaks: dict[int, _Streak] = {}
+        self._cards: dict[tuple[int, str], str | None] = {}
+        self._practice_scored: set[tuple[int, str, str]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def record(self, item: AnswerInput) -> Recorded:
+        future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if not self._draining:
+            self._draining = True
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    def prime_member(self, member: int, streak: int, best: int, last_daily_post: int | None) -> None:
+        """The member's streak state, as read anyway when the member was looked up."""
+        self._streaks.setdefault(member, _Streak(streak, best, last_daily_post))
+
+    def counts(self, post_id: int) -> tuple[int, int] | None:
+        found = self._counts.get(post_id)
+        return (found[0], found[1]) if found else None
+
+    def has_answered(self, post_id: int, member: int) -> bool | None:
+        found = self._answered.get(post_id)
+        return None if found is None else member in found
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                try:
+                    results = await self._process([item for item, _ in batch])
+                except BaseException as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for (_, future), result in zip(batch, results, strict=True):
+                        if not future.done():
+                            future.set_result(result)
+        finally:
+            self._draining = False
+
+    async def _load(self, batch: list[AnswerInput]) -> None:
+        """Read, once, the state these answers need and the cache does not hold yet."""
+        for post_id in {i.post_id for i in batch} - self._answered.keys():
+            rows = await self.db.fetchall("SELECT member_id FROM attempts WHERE post_id = ?", (post_id,))
+            counts = await self.db.fetchone("SELECT answered, correct FROM posts WHERE id = ?", (post_id,))
+            self._answered[post_id] = {r[0] for r in rows}
+            self._counts[post_id] = [counts[0], counts[1]] if counts else [0, 0]
+        members = list({i.member for i in batch} - self._streaks.keys())
+        if members:
+            rows = await self.db.fetchall(
+                f"SELECT id, streak, best_streak, last_daily_post FROM members WHERE id IN ({_marks(len(members))})",
+                members)
+            for r in rows:
+                self._streaks[r[0]] = _Streak(r[1], r[2], r[3])
+        cards = list({(i.member, i.question.id) for i in batch} - self._cards.keys())
+        if cards:
+            rows = await self.db.fetchall(
+                f"SELECT member_id, question_id, card FROM reviews WHERE (member_id, question_id) IN "
+                f"(VALUES {', '.join(['(?, ?)'] * len(cards))})", [v for pair in cards for v in pair])
+            found = {(r[0], r[1]): r[2] for r in rows}
+            for pair in cards:
+                self._cards[pair] = found.get(pair)
+        practice = list({(i.member, i.question.id, i.keys["day"]) for i in batch
+                         if i.kind == "practice" and i.outcome in ("correct", "partial")} - self._practice_scored)
+        if practice:
+            rows = await self.db.fetchall(
+                f"SELECT DISTINCT member_id, question_id, day FROM attempts WHERE kind = 'practice' AND points > 0 "
+                f"AND (member_id, question_id, day) IN (VALUES {', '.join(['(?, ?, ?)'] * len(practice))})",
+                [v for triple in practice for v in triple])
+            self._practice_scored.update((r[0], r[1], r[2]) for r in rows)
+
+    async def _process(self, batch: list[AnswerInput]) -> list[Recorded]:
+        await self._load(batch)
+        results: list[Recorded | None] = []
+        attempts, streak_rows, review_rows = [], [], []
+        taken: set[tuple[int, int]] = set()
+        streaks = {m: _Streak(s.streak, s.best, s.last_daily_post)
+                   for m in {i.member for i in batch} for s in (self._streaks[m],)}
+        cards: dict[tuple[int, str], str] = {}
+        scored: set[tuple[int, str, str]] = set()
+        for item in batch:
+            key = (item.post_id, item.member)
+            if item.member in self._answered[item.post_id] or key in taken:
+                results.append(None)
+                continue
+            taken.add(key)
+            state = streaks[item.member]
+            counts_for_streak = item.kind == "daily" and item.mode != "self"
+            streak = scoring.next_streak(current=state.streak, last_daily_post=state.last_daily_post,
+                                         post_id=item.post_id, prev_daily=item.prev_daily) \
+                if counts_for_streak else state.streak
+            practice_key = (item.member, item.question.id, item.keys["day"])
+            award = scoring.award(item.question.difficulty, kind=item.kind,
+                                  outcome="self" if item.mode == "self" else item.outcome, streak=streak,
+                                  practice_scored_today=practice_key in self._practice_scored or practice_key in scored)
+            if item.kind == "practice" and award.points > 0:
+                scored.add(practice_key)
+            if counts_for_streak:
+                state.streak, state.best, state.last_daily_post = streak, max(state.best, streak), item.post_id
+                streak_rows.append((streak, state.best, item.post_id, item.member))
+            correct = int(item.outcome == "correct" and item.mode != "self")
+            attempts.append((item.post_id, item.member, item.community_id, item.question.id, item.question.topic,
+                             item.kind, item.mode, item.choice, item.text, item.score, correct, award.points,
+                             json.dumps(list(item.missed)), item.when.isoformat(timespec="milliseconds"),
+                             item.keys["day"], item.keys["week"], item.keys["month"]))
+            rating = item.outcome if item.mode == "self" else srs.rating_for(item.outcome)
+            card_key = (item.member, item.question.id)
+            card, due = srs.review(cards.get(card_key, self._cards.get(card_key)), rating, item.when)
+            cards[card_key] = card
+            review_rows.append((item.member, item.question.id, card, due.isoformat(timespec="milliseconds"),
+                                int(rating == "again")))
+            results.append(Recorded(False, award.points, award.streak_bonus, streak))
+        if attempts:
+            async with self.db.transaction() as tx:
+                await tx.executemany(
+                    "INSERT INTO attempts (post_id, member_id, community_id, question_id, topic, kind, mode, choice, "
+                    "answer_text, score, correct, points, missed, created_at, day, week, month) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", attempts)
+                if streak_rows:
+                    await tx.executemany("UPDATE members SET streak = ?, best_streak = ?, last_daily_post = ? "
+                                         "WHERE id = ?", streak_rows)
+                await tx.executemany(
+                    "INSERT INTO reviews (member_id, question_id, card, due, reps, lapses) VALUES (?, ?, ?, ?, 1, ?) "
+                    "ON CONFLICT (member_id, question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
+                    "reps = reps + 1, lapses = lapses + excluded.lapses", review_rows)
+        # Committed: now the cache may learn what happened.
+        self._streaks.update(streaks)
+        self._cards.update(cards)
+        self._practice_scored.update(scored)
+        final: list[Recorded] = []
+        for item, result in zip(batch, results, strict=True):
+            counts = self._counts[item.post_id]
+            if result is not None:
+                self._answered[item.post_id].add(item.member)
+                counts[0] += 1
+                counts[1] += int(item.outcome == "correct" and item.mode != "self")
+            final.append(result or Recorded(True))
+        return [Recorded(r.duplicate, r.points, r.streak_bonus, r.streak, *self._counts[i.post_id])
+                for r, i in zip(final, batch, strict=True)]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
