@@ -1,0 +1,136 @@
+"""The application commands: /quiz, /daily, /leaderboard, /stats and the /studybot admin group.
+
+Each callback only gathers its options and hands over to the platform, which calls the service, renders
+the reply and deals with errors. Descriptions and choices follow Discord's limits (100 characters).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+
+from bot.service import WEEKDAYS
+
+if TYPE_CHECKING:
+    from adapters.discord.adapter import DiscordPlatform, StudyClient
+
+MAX_CHOICES = 25
+PERIOD_CHOICES = [
+    app_commands.Choice(name="This week", value="week"),
+    app_commands.Choice(name="This month", value="month"),
+    app_commands.Choice(name="Last 30 days", value="30d"),
+    app_commands.Choice(name="All time", value="all"),
+]
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+DAY_CHOICES = [app_commands.Choice(name=name, value=day) for name, day in zip(DAY_NAMES, WEEKDAYS, strict=True)]
+DAYS_CHOICES = [
+    app_commands.Choice(name="Weekdays (Mon-Fri)", value="weekdays"),
+    app_commands.Choice(name="Every day", value="daily"),
+    app_commands.Choice(name="Mon, Wed, Fri", value="mon,wed,fri"),
+    app_commands.Choice(name="Tue, Thu", value="tue,thu"),
+]
+ADMIN = discord.Permissions(manage_guild=True)
+
+
+@lru_cache(maxsize=1)
+def _zones() -> tuple[str, ...]:
+    return tuple(sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC"))
+
+
+def timezone_choices(current: str) -> list[app_commands.Choice[str]]:
+    needle = current.strip().lower().replace(" ", "_")
+    zones = _zones()
+    found = [z for z in zones if z.lower().startswith(needle)] if needle else ["UTC", "Europe/London",
+                                                                             "Europe/Berlin", "America/New_York",
+                                                                             "America/Los_Angeles", "Asia/Tokyo"]
+    if needle and len(found) < MAX_CHOICES:
+        found += [z for z in zones if needle in z.lower() and z not in found]
+    return [app_commands.Choice(name=z, value=z) for z in found[:MAX_CHOICES]]
+
+
+def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatform) -> None:
+    """Add every command to `tree`; callbacks call `platform`."""
+
+    @tree.command(name="quiz", description="A practice question (no topic: your most overdue review)")
+    @app_commands.describe(topic="A topic from the question bank", difficulty="Only questions of this level",
+                           private="Only you see the question (default: the channel sees it)")
+    @app_commands.guild_only()
+    async def quiz(interaction: discord.Interaction[StudyClient], topic: str | None = None,
+                   difficulty: Literal["easy", "medium", "hard"] | None = None, private: bool = False) -> None:
+        await platform.quiz(interaction, topic, difficulty, private)
+
+    @quiz.autocomplete("topic")
+    async def quiz_topic(interaction: discord.Interaction[StudyClient], current: str) -> list[app_commands.Choice[str]]:
+        return platform.topic_choices(current)
+
+    @tree.command(name="daily", description="Today's question in this channel, or when the next one comes")
+    @app_commands.guild_only()
+    async def daily(interaction: discord.Interaction[StudyClient]) -> None:
+        await platform.daily(interaction)
+
+    @tree.command(name="leaderboard", description="Points in this server")
+    @app_commands.describe(period="Which period (default: this week)", topic="Only points from this topic")
+    @app_commands.choices(period=PERIOD_CHOICES)
+    @app_commands.guild_only()
+    async def leaderboard(interaction: discord.Interaction[StudyClient], period: str = "week",
+                          topic: str | None = None) -> None:
+        await platform.leaderboard(interaction, period, topic)
+
+    @leaderboard.autocomplete("topic")
+    async def leaderboard_topic(interaction: discord.Interaction[StudyClient],
+                                current: str) -> list[app_commands.Choice[str]]:
+        return platform.topic_choices(current)
+
+    @tree.command(name="stats", description="Points, accuracy, streaks, mastery and reviews due")
+    @app_commands.describe(member="Whose stats (default: yours)")
+    @app_commands.guild_only()
+    async def stats(interaction: discord.Interaction[StudyClient], member: discord.User | None = None) -> None:
+        await platform.stats(interaction, member)
+
+    group = app_commands.Group(name="studybot", description="Set up the daily question (needs Manage Server)",
+                               guild_only=True, default_permissions=ADMIN)
+
+    @group.command(name="setup", description="Post a daily question in a channel")
+    @app_commands.describe(channel="Where the daily question is posted", time="24-hour HH:MM, e.g. 09:00",
+                           timezone="IANA timezone, e.g. Europe/Berlin", days="Which days (default: weekdays)",
+                           topics="Comma-separated topics (default: all)")
+    @app_commands.choices(days=DAYS_CHOICES)
+    async def setup(interaction: discord.Interaction[StudyClient], channel: discord.TextChannel,  # noqa: PLR0917
+                    time: str, timezone: str, days: str = "weekdays", topics: str = "") -> None:
+        await platform.setup(interaction, channel, time=time, timezone=timezone, days=days, topics=topics)
+
+    @setup.autocomplete("timezone")
+    async def setup_timezone(interaction: discord.Interaction[StudyClient],
+                             current: str) -> list[app_commands.Choice[str]]:
+        return timezone_choices(current)
+
+    @setup.autocomplete("topics")
+    async def setup_topics(interaction: discord.Interaction[StudyClient],
+                           current: str) -> list[app_commands.Choice[str]]:
+        return platform.topic_list_choices(current)
+
+    @group.command(name="digest", description="Where and when the weekly digest of this channel is posted")
+    @app_commands.describe(channel="Where the digest is posted", day="Day of the week",
+                           time="24-hour HH:MM, e.g. 09:00")
+    @app_commands.choices(day=DAY_CHOICES)
+    async def digest(interaction: discord.Interaction[StudyClient], channel: discord.TextChannel, day: str,
+                     time: str) -> None:
+        await platform.digest(interaction, channel, day, time)
+
+    @group.command(name="pause", description="Pause the daily question in this channel")
+    async def pause(interaction: discord.Interaction[StudyClient]) -> None:
+        await platform.pause(interaction, True)
+
+    @group.command(name="resume", description="Resume the daily question in this channel")
+    async def resume(interaction: discord.Interaction[StudyClient]) -> None:
+        await platform.pause(interaction, False)
+
+    @group.command(name="status", description="How the daily question is set up in this channel")
+    async def status(interaction: discord.Interaction[StudyClient]) -> None:
+        await platform.status(interaction)
+
+    tree.add_command(group)
