@@ -1,0 +1,1 @@
+"""Slack adapter (slack-bolt): see adapters/slack/adapter.py."""
