@@ -18,7 +18,7 @@ import snowballstemmer
 
 from bot.bank.model import Question
 
-PASS_SCORE = 0.6
+PASS_SCORE = 0.65
 PARTIAL_SCORE = 0.3
 HIT_STRENGTH = 0.75
 REJECT_CAP = 0.2
@@ -46,6 +46,7 @@ _CONTRAST = re.compile(
 _FRONTED = ("unlike", "compared", "in contrast", "as opposed", "rather than", "versus", "vs")
 CLAUSE_GAP = 100
 WINDOW_SLACK = 3  # extra words allowed between a phrasing's words
+WRONG_OPTION_MATCH = 0.25  # share of a wrong option's word pairs an answer repeats before it counts as saying it
 
 
 @lru_cache(maxsize=1)
@@ -75,6 +76,10 @@ def tokens(text: str) -> list[str]:
 class _Phrase:
     stems: tuple[str, ...]
     negated: bool  # the phrasing itself says "not ..."
+    # For "A does X, B does Y" points: the subjects (A) a phrasing about X belongs to, and every subject
+    # the question compares; a match in a clause about another subject does not count.
+    subjects: frozenset[str] = frozenset()
+    rivals: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,8 @@ class _Compiled:
     points: tuple[_Point, ...]
     question_stems: frozenset[str]
     reference_stems: frozenset[str]
+    correct_option: frozenset[tuple[str, str]]
+    wrong_options: tuple[tuple[str, frozenset[tuple[str, str]]], ...]
 
 
 def _phrase(text: str) -> _Phrase | None:
@@ -99,16 +106,46 @@ def _phrase(text: str) -> _Phrase | None:
 
 
 @lru_cache(maxsize=4096)
+def _subjects(question_stems: frozenset[str], key_points: tuple[str, ...]) -> tuple[list[set[str]], frozenset[str]]:
+    """The things a comparison question is about, as the key points' clauses name them.
+
+    A question stem counts when it names the subject of some clauses but not of most (generic words such as
+    "model" or "difference" appear everywhere or nowhere)."""
+    point_clauses = [set(tokens(part)) for text in key_points for c in clauses(text)
+                     for part in _split_on_subjects(c, question_stems)]
+    counts = {stem: sum(stem in c for c in point_clauses) for stem in question_stems}
+    named = frozenset(stem for stem, n in counts.items() if 0 < n <= len(point_clauses) / 2)
+    return point_clauses, named if len(named) >= 2 else frozenset()
+
+
+def _bind(phrase: _Phrase, point_clauses: list[set[str]], named: frozenset[str]) -> _Phrase:
+    if not named or set(phrase.stems) & named:
+        return phrase
+    owners = {stem for clause in point_clauses if set(phrase.stems) & clause for stem in clause & named}
+    if not owners or owners == named:
+        return phrase
+    return _Phrase(phrase.stems, phrase.negated, frozenset(owners), named)
+
+
 def _compile(question: Question) -> _Compiled:
+    q_stems = frozenset(tokens(question.question))
+    point_clauses, named = _subjects(q_stems, tuple(k.point for k in question.key_points))
     points = []
     for kp in question.key_points:
-        phrases = tuple(p for p in map(_phrase, (kp.point, *kp.accept)) if p)
+        phrases = tuple(_bind(p, point_clauses, named) for p in map(_phrase, (kp.point, *kp.accept)) if p)
         rejects = tuple(p for p in map(_phrase, kp.reject) if p)
         points.append(_Point(kp.point, phrases, rejects))
     reference = " ".join([question.answer, *(k.point for k in question.key_points),
                           *(a for k in question.key_points for a in k.accept)])
-    q_stems = frozenset(tokens(question.question))
-    return _Compiled(tuple(points), q_stems, frozenset(tokens(reference)) - q_stems)
+    correct: frozenset[tuple[str, str]] = frozenset()
+    wrong: list[tuple[str, frozenset[tuple[str, str]]]] = []
+    if question.choices:
+        # Only the word pairs that tell an option apart from the correct one carry evidence.
+        right = _Answer(question.choices.correct, q_stems).pairs
+        options = [(w, _Answer(w, q_stems).pairs) for w in question.choices.wrong]
+        correct = frozenset(right.difference(*(p for _, p in options)))
+        wrong = [(w, frozenset(p - right)) for w, p in options]
+    return _Compiled(tuple(points), q_stems, frozenset(tokens(reference)) - q_stems, correct, tuple(wrong))
 
 
 @dataclass(frozen=True)
@@ -138,8 +175,8 @@ def clauses(text: str) -> list[str]:
     "sparse" to L1 only: sentences, and contrast words (while, whereas, but, unlike...)."""
     text = _CONTRAST.sub(lambda m: "\n" + m.group(0), unicodedata.normalize("NFKC", text).lower())
     parts: list[str] = []
-    for part in _BREAK.split(text):
-        part = part.strip()
+    for raw in _BREAK.split(text):
+        part = raw.strip()
         if part.startswith(_FRONTED) and "," in part:
             parts.extend(part.split(",", 1))  # "unlike X, Y ...": X and Y are separate claims
         elif part:
@@ -147,20 +184,47 @@ def clauses(text: str) -> list[str]:
     return parts
 
 
+_LINK = re.compile(r"(?:,|\band\b|\bor\b|\bso\b)\s+(?:the |a |an )?(?=[\w-])")
+
+
+def _split_on_subjects(clause: str, subjects: frozenset[str]) -> list[str]:
+    """Also split "A is X, and B is Y" where B is something the question asks about, so X stays with A."""
+    if not subjects:
+        return [clause]
+    parts, last = [], 0
+    for m in _LINK.finditer(clause):
+        following = tokens(clause[m.end():m.end() + 40])
+        if following and following[0] in subjects:
+            parts.append(clause[last:m.start()])
+            last = m.end()
+    parts.append(clause[last:])
+    return parts
+
+
 class _Answer:
     """The member's answer as stems by position; clauses are far apart so no window spans two."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, subjects: frozenset[str] = frozenset()) -> None:
         self.at: dict[int, str] = {}
         self.positions: dict[str, list[int]] = {}
         pos = 0
-        for clause in clauses(text):
+        for clause in (part for c in clauses(text) for part in _split_on_subjects(c, subjects)):
             for stem in tokens(clause):
                 self.at[pos] = stem
                 self.positions.setdefault(stem, []).append(pos)
                 pos += 1
             pos += CLAUSE_GAP
         self.stems = list(self.at.values())
+        self.pairs = _pairs(self.at)
+
+    def clause_stems(self, pos: int) -> set[str]:
+        start = pos
+        while start - 1 in self.at:
+            start -= 1
+        end = pos
+        while end + 1 in self.at:
+            end += 1
+        return {self.at[i] for i in range(start, end + 1)}
 
     def negated_at(self, pos: int) -> bool:
         return any(self.at.get(j) == "not" for j in range(pos - 3, pos))
@@ -169,6 +233,15 @@ class _Answer:
         """Where `stem` occurs with the same polarity as the phrasing ("not X" only matches a negated X)."""
         found = self.positions.get(stem, [])
         return [p for p in found if self.negated_at(p) == phrase_negated]
+
+
+def _pairs(positions: dict[int, str]) -> set[tuple[str, str]]:
+    """Ordered word pairs at most three apart within a clause: who does what, not just which words."""
+    return {(a, positions[j]) for i, a in positions.items() for j in range(i + 1, i + 4) if j in positions}
+
+
+def _option_match(answer: _Answer, option: frozenset[tuple[str, str]]) -> float:
+    return len(answer.pairs & option) / len(option) if option else 0.0
 
 
 def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) -> float:
@@ -180,6 +253,10 @@ def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) 
     span = len(phrase.stems) + WINDOW_SLACK
     best = 0.0
     for start in anchors:
+        if phrase.rivals:
+            clause = answer.clause_stems(start)
+            if clause & phrase.rivals and not clause & phrase.subjects:
+                continue  # said about the other thing the question compares
         matched = [i for i, positions in enumerate(occ) if any(start <= p < start + span for p in positions)]
         got = sum(weights[i] for i in matched) / sum(weights)
         if all(phrase.stems[i] in question_stems for i in matched):
@@ -205,7 +282,7 @@ def _ordered(answer: _Answer, phrase: _Phrase) -> bool:
 
 def grade(question: Question, text: str) -> Verdict:
     compiled = _compile(question)
-    answer = _Answer(text)
+    answer = _Answer(text, compiled.question_stems)
     if not answer.stems or not compiled.points:
         return Verdict(0.0, [], [p.text for p in compiled.points])
     hit: list[str] = []
@@ -224,6 +301,14 @@ def grade(question: Question, text: str) -> Verdict:
     own = [s for s in answer.stems if s != "not" and s not in compiled.question_stems]
     overlap = sum(s in compiled.reference_stems for s in own) / max(len(own), 4) if own else 0.0
     score = (1 - ANSWER_OVERLAP_WEIGHT) * sum(point_scores) / len(point_scores) + ANSWER_OVERLAP_WEIGHT * overlap
+    # The wrong multiple-choice options are ready-made confident wrong answers: an answer that says what one
+    # of them says, more than what the correct option says, does not pass.
+    right = _option_match(answer, compiled.correct_option)
+    for option, pairs in compiled.wrong_options:
+        similarity = _option_match(answer, pairs)
+        if len(answer.pairs & pairs) >= 2 and similarity >= WRONG_OPTION_MATCH and similarity > right + 0.1:
+            wrong.append(f"Sounds like a common wrong answer: {option}")
+            break
     if wrong:
         score = min(score, REJECT_CAP)
     return Verdict(round(min(score, 1.0), 4), hit, missed, wrong)

@@ -1,0 +1,62 @@
+"""Grader quality on the held-out answers in tests/data/grading_eval.jsonl.
+
+Prints the AUC of correct answers against wrong and off-topic ones, the mean score and pass rate per label,
+and the time per answer.   .venv/bin/python bench/grading_eval.py
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.bank import load_bank  # noqa: E402
+from bot.grading import PASS_SCORE, grade  # noqa: E402
+
+LABELS = ("correct", "partial", "wrong", "off_topic")
+
+
+def auc(positive: list[float], negative: list[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in positive for n in negative)
+    return wins / (len(positive) * len(negative))
+
+
+def evaluate(eval_file: Path = ROOT / "tests" / "data" / "grading_eval.jsonl") -> dict[str, object]:
+    bank = load_bank(ROOT / "questions")
+    items = [json.loads(line) for line in eval_file.read_text().splitlines() if line.strip()]
+    scores: dict[str, list[float]] = {label: [] for label in LABELS}
+    times = []
+    for item in items:  # warm: a question's key points are compiled once, on first use
+        grade(bank.questions[item["question_id"]], "")
+    for item in items:
+        question = bank.questions[item["question_id"]]
+        t0 = time.perf_counter()
+        verdict = grade(question, item["answer"])
+        times.append(time.perf_counter() - t0)
+        scores[item["label"]].append(verdict.score)
+    return {
+        "answers": len(items),
+        "auc_correct_vs_wrong_and_off_topic": auc(scores["correct"], scores["wrong"] + scores["off_topic"]),
+        "auc_correct_vs_wrong": auc(scores["correct"], scores["wrong"]),
+        "auc_correct_vs_partial": auc(scores["correct"], scores["partial"]),
+        "mean": {label: statistics.mean(v) for label, v in scores.items()},
+        "pass_rate": {label: sum(s >= PASS_SCORE for s in v) / len(v) for label, v in scores.items()},
+        "median_ms": statistics.median(times) * 1000,
+        "p99_ms": sorted(times)[int(len(times) * 0.99) - 1] * 1000,
+    }
+
+
+if __name__ == "__main__":
+    result = evaluate()
+    print(f"{result['answers']} held-out answers; pass mark {PASS_SCORE}")
+    for key in ("auc_correct_vs_wrong_and_off_topic", "auc_correct_vs_wrong", "auc_correct_vs_partial"):
+        print(f"{key:<40} {result[key]:.3f}")
+    for label in LABELS:
+        print(f"{label:<12} mean score {result['mean'][label]:.2f}   graded correct {result['pass_rate'][label]:.0%}")  # type: ignore[index]
+    print(f"time per answer: median {result['median_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")

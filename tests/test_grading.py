@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from bot.bank import Bank
+from bot.grading import PASS_SCORE, clauses, grade
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT))
+from bench.grading_eval import evaluate
+
+
+def test_correct_partial_wrong_and_off_topic_are_ordered(bank: Bank) -> None:
+    q = bank.questions["vanishing-gradients"]
+    right = grade(q, "Gradients get tiny as they are multiplied back through many layers, so the early layers "
+                     "barely learn; fix it with ReLU, residual connections or batch norm.")
+    partial = grade(q, "the gradients shrink going backwards")
+    wrong = grade(q, "the gradients explode and grow too large in deep nets")
+    off = grade(q, "it depends on the data, you need to tune it")
+    assert right.correct and right.score > partial.score > off.score
+    assert not partial.correct and partial.label == "partial"
+    assert wrong.score <= 0.2 and wrong.misconceptions
+    assert off.score < 0.2
+
+
+def test_negation_flips_a_match(bank: Bank) -> None:
+    q = bank.questions["dropout-purpose"]
+    yes = grade(q, "it randomly drops neurons during training which reduces overfitting")
+    no = grade(q, "it does not drop neurons and it does not reduce overfitting")
+    assert yes.correct and not no.correct
+
+
+def test_claims_bind_to_their_subject(bank: Bank) -> None:
+    q = bank.questions["bias-variance"]
+    right = grade(q, "High bias means the model underfits because it is too simple, while high variance means it "
+                     "overfits; you balance complexity to minimize total error.")
+    swapped = grade(q, "High variance means the model underfits because it is too simple, while high bias means "
+                       "it overfits; you balance complexity to minimize total error.")
+    assert right.correct
+    assert not swapped.correct
+    assert clauses("Unlike L2, L1 gives sparse weights. Fine") == ["unlike l2", " l1 gives sparse weights", "fine"]
+
+
+def test_restating_the_question_earns_little(bank: Bank) -> None:
+    q = bank.questions["central-limit"]
+    assert grade(q, "the central limit theorem says what the central limit theorem says").score < 0.2
+
+
+def test_repeating_a_wrong_option_does_not_pass(bank: Bank) -> None:
+    q = bank.questions["bias-variance"]
+    assert q.choices is not None
+    verdict = grade(q, q.choices.wrong[0])
+    assert not verdict.correct
+    assert grade(q, q.choices.correct).score > verdict.score
+
+
+def test_held_out_answers_separate_correct_from_wrong() -> None:
+    """Quality bar on answers written without looking at the key points (tests/data/grading_eval.jsonl)."""
+    result = evaluate()
+    assert result["answers"] >= 200
+    assert result["auc_correct_vs_wrong_and_off_topic"] >= 0.9  # type: ignore[operator]
+    assert result["auc_correct_vs_wrong"] >= 0.85  # type: ignore[operator]
+    rates = result["pass_rate"]
+    assert rates["correct"] >= 0.85 and rates["off_topic"] <= 0.05  # type: ignore[index]
+    assert rates["wrong"] <= 0.30  # type: ignore[index]
+
+
+def test_grade_command_single_and_batch() -> None:
+    one = subprocess.run([sys.executable, "-m", "adapters.app", "grade", "bias-variance-tradeoff",
+                          "high bias underfits, high variance overfits"], capture_output=True, text=True, cwd=ROOT,
+                         check=True)
+    verdict = json.loads(one.stdout)
+    assert set(verdict) >= {"score", "hit", "missed"}
+    lines = "\n".join(json.dumps(x) for x in (
+        {"question_id": "bias-variance-tradeoff", "answer": "underfitting vs overfitting"},
+        {"question_id": "no-such-id", "answer": "x"},
+        {"question_id": "bias-variance-tradeoff", "answer": "no idea"})) + "\nnot json\n"
+    batch = subprocess.run([sys.executable, "-m", "adapters.app", "grade", "--batch"], input=lines,
+                           capture_output=True, text=True, cwd=ROOT, check=True)
+    out = [json.loads(x) for x in batch.stdout.splitlines()]
+    assert len(out) == 4
+    assert "score" in out[0] and "error" in out[1] and "score" in out[2] and "error" in out[3]
+    assert out[0]["score"] > out[2]["score"]
+    assert 0 <= out[0]["score"] <= 1 and PASS_SCORE > 0
