@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from adapters import ops
+from adapters.ops import HEALTH_MAX_AGE
 from bot.bank import load_bank
 from bot.clock import ManualClock
-from bot.config import Settings
+from bot.config import Settings, config_file
 from bot.errors import BankError, ConfigError
 from bot.service import StudyService
 from bot.storage import open_database
@@ -24,35 +29,62 @@ log = logging.getLogger("studybot")
 
 
 class _RedactSecrets(logging.Filter):
-    """Last line of defence: no token ever reaches a log line, whatever logged it."""
+    """Last line of defence: no token ever reaches a log line, whatever logged it (message, arguments,
+    traceback or stack)."""
 
     def __init__(self, secrets: Sequence[str]) -> None:
         super().__init__()
         # Short values are not redacted by substring: they would mangle unrelated text.
-        self.secrets = [s for s in secrets if len(s) >= 6]
+        self.secrets = sorted((s for s in secrets if len(s) >= 6), key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "<redacted>")
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        if not self.secrets:
+            return True
+        try:
             text = record.getMessage()
-            if any(s in text for s in self.secrets):
-                for s in self.secrets:
-                    text = text.replace(s, "<redacted>")
-                record.msg, record.args = text, None
+        except Exception:  # bad %-arguments: logging would print them raw in its error report
+            text = f"{record.msg!r} % {record.args!r}"
+        if any(s in text for s in self.secrets) or record.args:
+            record.msg, record.args = self.redact(text), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
+
+
+class _RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Redacts the finished line too, whatever a formatter added to it."""
+
+    def __init__(self, redactor: _RedactSecrets) -> None:
+        super().__init__(sys.stderr)
+        self.redactor = redactor
+        self.addFilter(redactor)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.redact(super().format(record))
 
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            data["traceback"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            data["traceback"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+        if record.stack_info:
+            data["stack"] = self.formatStack(record.stack_info)
         return json.dumps(data, ensure_ascii=False)
 
 
 def configure_logging(settings: Settings, *, quiet: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_RedactSecrets(settings.secrets()))
+    handler = _RedactingHandler(_RedactSecrets(settings.secrets()))
     if settings.log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
@@ -81,8 +113,23 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("answer", nargs="?")
     grade.add_argument("--batch", action="store_true", help='read {"question_id", "answer"} JSON lines on stdin')
     config = sub.add_parser("config", help="settings tools")
-    config.add_subparsers(dest="config_command", required=True).add_parser(
-        "check", help="print the effective settings, secrets redacted")
+    config_check = config.add_subparsers(dest="config_command", required=True).add_parser(
+        "check", help="print the effective settings, secrets redacted; exit 1 when `run` would fail")
+    config_check.add_argument("--platform", help="check for these platforms instead of the configured ones")
+    db = sub.add_parser("db", help="database tools (safe while the bot runs)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    backup = db_sub.add_parser("backup", help="consistent online copy of the database (SQLite backup API)")
+    backup.add_argument("path", type=Path, help="the copy's file name, or a folder for a timestamped file")
+    export = db_sub.add_parser("export", help="attempts and leaderboards as CSV files")
+    export.add_argument("--format", choices=["csv"], default="csv")
+    export.add_argument("--out", type=Path, default=Path("."), help="folder for attempts.csv and leaderboards.csv")
+    discord = sub.add_parser("discord", help="Discord tools")
+    invite = discord.add_subparsers(dest="discord_command", required=True).add_parser(
+        "invite-url", help="print the link that adds the bot to a server, with the permissions it needs")
+    invite.add_argument("--app-id", help="application id (default: STUDYBOT_DISCORD_APP_ID, else from the token)")
+    health = sub.add_parser("health", help="exit 0 when `studybot run` is alive (Docker/Kubernetes probes)")
+    health.add_argument("--max-age", type=float, default=HEALTH_MAX_AGE,
+                        help=f"seconds since the last heartbeat still counted healthy (default {HEALTH_MAX_AGE:.0f})")
     return p
 
 
@@ -105,14 +152,57 @@ async def run_console(settings: Settings) -> int:
         await service.db.close()
 
 
-def _config_check(settings: Settings, platforms: list[str]) -> int:
-    for name, value in settings.redacted().items():
-        print(f"{name}={value}")
-    print(f"platforms: {','.join(platforms)}")
-    problems = settings.problems(platforms)
+def _config_check(settings: Settings, platforms: list[str], file: Path | None) -> int:
+    """Every effective setting (secrets only as set / not set), then every problem; 1 when `run` would fail."""
+    lines = [f"config file: {file}"] if file else []
+    lines += [f"{name}={value}" for name, value in settings.redacted().items()]
+    lines.append(f"platforms: {','.join(platforms)}")
+    for line in lines:
+        print(settings.redact(line))
+    problems = [f"error: {p}" for p in settings.problems(platforms)]
+    if file and settings.secrets():
+        with contextlib.suppress(OSError):
+            if file.stat().st_mode & 0o077:
+                problems.append(f"warning: {file} holds secrets and other users can read it: chmod 600 {file}")
     for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+        print(settings.redact(problem), file=sys.stderr)
+    return 1 if any(p.startswith("error:") for p in problems) else 0
+
+
+def _db_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.db_command == "backup":
+        report = ops.backup(settings.database, args.path)
+        print(f"backed up {settings.database} to {report.target}: {report.size} bytes, schema v"
+              f"{report.schema_version}, {report.attempts} attempts, integrity ok")
+        return 0
+    for path, rows in ops.export_csv(settings.database, args.out):
+        print(f"wrote {rows} rows to {path}")
+    return 0
+
+
+def _invite_url(args: argparse.Namespace, settings: Settings) -> int:
+    app_id = args.app_id or settings.discord_app_id
+    if not app_id and settings.discord_token:
+        app_id = ops.discord_app_id_from_token(settings.discord_token) or ""
+        if app_id:
+            print("note: application id read from DISCORD_TOKEN (the bot user id); set STUDYBOT_DISCORD_APP_ID "
+                  "if the link opens the wrong application", file=sys.stderr)
+    if not app_id:
+        print("studybot: no Discord application id: set STUDYBOT_DISCORD_APP_ID (developer portal > your "
+              "application > General Information > Application ID), or DISCORD_TOKEN", file=sys.stderr)
+        return 1
+    if not app_id.isdigit():
+        print("studybot: a Discord application id is a number such as 123456789012345678", file=sys.stderr)
+        return 1
+    print(ops.discord_invite_url(app_id, settings.discord_guild))
+    print("permissions: " + ", ".join(ops.DISCORD_PERMISSIONS), file=sys.stderr)
+    return 0
+
+
+def _health(args: argparse.Namespace, settings: Settings) -> int:
+    healthy, text = ops.check_health(settings.health_file, args.max_age)
+    print(text, file=sys.stdout if healthy else sys.stderr)
+    return 0 if healthy else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,6 +213,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"studybot: {exc}", file=sys.stderr)
         return 1
     command = args.command or "run"
+    if command == "health":
+        return _health(args, settings)
+    if command in ("db", "discord"):
+        configure_logging(settings, quiet=True)
+        try:
+            return _db_command(args, settings) if command == "db" else _invite_url(args, settings)
+        except (ConfigError, OSError, sqlite3.Error) as exc:
+            print(settings.redact(f"studybot: {exc}"), file=sys.stderr)
+            return 1
     if command == "bank":
         return bank_check(args.directory or settings.questions, strict=args.strict, out=sys.stdout)
     if command == "grade":
@@ -139,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     platforms = ["console"] if command == "console" else (
         [p.strip() for p in args.platform.split(",")] if getattr(args, "platform", None) else settings.platforms())
     if command == "config":
-        return _config_check(settings, platforms)
+        return _config_check(settings, platforms, args.config or config_file(os.environ))
     problems = settings.problems(platforms)
     if problems:
         for problem in problems:
@@ -157,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        # Through the redacting log handler, not Python's bare traceback printer.
+        log.exception("studybot stopped on an unexpected error")
+        return 1
 
 
 if __name__ == "__main__":

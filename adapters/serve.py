@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.bank import load_bank
 from bot.clock import SystemClock
@@ -47,45 +48,153 @@ def build_platform(name: str, service: StudyService, settings: Settings) -> Plat
     raise ValueError(f"unknown platform {name}")
 
 
+HEARTBEAT = 15.0  # seconds between touches of the health file; `studybot health` allows a few missed ones
+
+
+class _Wakeups(Wakeups):
+    """Wakeups that, on stop, let a running tick (a daily post being published) finish instead of
+    cancelling it, and never fail to stop because they never started."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        super().__init__(scheduler)
+        self.started = False
+        self._stopping = False
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def start(self) -> None:
+        self.started = True
+        await super().start()
+
+    async def tick(self) -> None:
+        if self._stopping:
+            return
+        self._running += 1
+        self._idle.clear()
+        try:
+            await super().tick()
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._idle.set()
+
+    async def stop(self, grace: float = 20.0) -> None:
+        self._stopping = True
+        if not self.started:
+            return
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            log.warning("scheduler still busy after %.0fs; stopping it anyway", grace)
+        await super().stop()
+
+
 async def serve(settings: Settings, platforms: list[str], stop: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop`), then: stop the scheduler (letting a running job finish), stop
+    each platform (which finishes the interactions in flight), and close the database. Everything a member
+    was told has been committed, so nothing acknowledged is lost."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("received %s: shutting down", sig.name)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
+            handled.append(sig)
+    try:
+        return await _serve(settings, platforms, stop)
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+async def _serve(settings: Settings, platforms: list[str], stop: asyncio.Event) -> int:
+    grace = settings.shutdown_grace
+    _remove_health_file(settings)  # a file left by a previous run must not pass for this one
     bank = load_bank(settings.questions)
     db = await open_database(settings.database)
-    service = StudyService(db, bank, SystemClock(), default_timezone=settings.timezone)
-    await service.sync_bank()
-    running = [build_platform(name, service, settings) for name in platforms]
-    scheduler = Scheduler(service, {p.name: p.publisher for p in running},
-                          catchup=timedelta(hours=settings.catchup_hours))
-    wakeups = Wakeups(scheduler)
-    health = asyncio.create_task(_health(settings, stop)) if settings.health_file else None
+    started: list[Platform] = []
+    wakeups: _Wakeups | None = None
+    health: asyncio.Task[None] | None = None
     try:
+        service = StudyService(db, bank, SystemClock(), default_timezone=settings.timezone)
+        await service.sync_bank()
+        running = [build_platform(name, service, settings) for name in platforms]
+        scheduler = Scheduler(service, {p.name: p.publisher for p in running},
+                              catchup=timedelta(hours=settings.catchup_hours))
+        wakeups = _Wakeups(scheduler)
         for platform in running:
-            await platform.start()
-        await wakeups.start()
-        log.info("studybot serving %s with %d questions", ", ".join(platforms), len(bank))
+            started.append(platform)
+            if not await _unless_stopped(platform.start(), stop):
+                break
+        if not stop.is_set():
+            await wakeups.start()
+            if settings.health_file:
+                health = asyncio.create_task(_health(settings, stop))
+            log.info("studybot serving %s with %d questions", ", ".join(platforms), len(bank))
         await stop.wait()
         log.info("shutting down: finishing interactions in flight")
     finally:
-        await wakeups.stop()
-        for platform in running:
-            try:
-                await platform.stop()
-            except Exception:
-                log.exception("stopping %s failed", platform.name)
         if health:
             health.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await health
+        _remove_health_file(settings)
+        if wakeups is not None:
+            try:
+                await wakeups.stop(grace)
+            except Exception:
+                log.exception("stopping the scheduler failed")
+        for platform in reversed(started):
+            try:
+                await asyncio.wait_for(platform.stop(), grace)
+            except TimeoutError:
+                log.warning("%s still had interactions in flight after %.0fs; closing anyway", platform.name, grace)
+            except Exception:
+                log.exception("stopping %s failed", platform.name)
         await db.close()
+        log.info("stopped: database closed")
     return 0
 
 
+async def _unless_stopped(starting: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `starting` unless a stop comes first (a platform that cannot connect must not block SIGTERM)."""
+    task = asyncio.ensure_future(starting)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return False
+    task.result()
+    return True
+
+
 async def _health(settings: Settings, stop: asyncio.Event) -> None:
-    """Touch the health file while the event loop is alive (Docker HEALTHCHECK and k8s probes read it)."""
+    """Touch the health file while the event loop is alive (Docker HEALTHCHECK and k8s probes read it
+    through `studybot health`). It is first touched once every platform has started, and removed on stop."""
     assert settings.health_file is not None
     while not stop.is_set():
-        settings.health_file.parent.mkdir(parents=True, exist_ok=True)
-        settings.health_file.touch()
-        await asyncio.sleep(15)
+        try:
+            settings.health_file.parent.mkdir(parents=True, exist_ok=True)
+            settings.health_file.touch()
+        except OSError as exc:
+            log.warning("cannot touch the health file %s: %s", settings.health_file, exc)
+        await asyncio.sleep(HEARTBEAT)
+
+
+def _remove_health_file(settings: Settings) -> None:
+    if settings.health_file:
+        with contextlib.suppress(OSError):
+            settings.health_file.unlink()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -15,7 +17,13 @@ from bot.errors import ConfigError
 REPO_QUESTIONS = Path(__file__).resolve().parent.parent / "questions"
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SLACK_MODES = ("", "socket", "http")
+_URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^/@\s]+@")
+
+
 def _default_questions() -> Path:
+    """./questions, else the repository's bank. A `pip install .` ships no bank: set STUDYBOT_QUESTIONS."""
     local = Path("questions")
     return local if local.is_dir() else REPO_QUESTIONS
 
@@ -32,7 +40,9 @@ class Settings:
     log_format: str = field(default="text", metadata={"env": "STUDYBOT_LOG_FORMAT"})
     log_level: str = field(default="INFO", metadata={"env": "STUDYBOT_LOG_LEVEL"})
     health_file: Path | None = field(default=None, metadata={"env": "STUDYBOT_HEALTH_FILE"})
+    shutdown_grace: float = field(default=20.0, metadata={"env": "STUDYBOT_SHUTDOWN_GRACE"})
     discord_token: str = field(default="", metadata={"env": "DISCORD_TOKEN", "secret": True})
+    discord_app_id: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_APP_ID"})
     discord_api_base: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_API_BASE"})
     discord_gateway_url: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_GATEWAY_URL"})
     discord_guild: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_GUILD"})
@@ -46,22 +56,23 @@ class Settings:
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, file: Path | None = None) -> Settings:
-        """Environment wins over the YAML file (STUDYBOT_CONFIG), which wins over defaults."""
+        """Environment wins over the YAML file (STUDYBOT_CONFIG), which wins over defaults.
+
+        The file's keys are the field names (`discord_token`) or the environment names (`DISCORD_TOKEN`).
+        """
         env = os.environ if env is None else env
-        file = file or (Path(env["STUDYBOT_CONFIG"]) if env.get("STUDYBOT_CONFIG") else None)
+        file = file or config_file(env)
         raw: dict[str, Any] = {}
         if file is not None:
-            try:
-                loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                raise ConfigError(f"cannot read config file {file}: {exc}") from exc
-            if not isinstance(loaded, dict):
-                raise ConfigError(f"config file {file} must be a mapping of setting: value")
+            loaded = _read_yaml(file)
+            by_env = {f.metadata["env"]: f.name for f in fields(cls)}
             known = {f.name for f in fields(cls)}
-            unknown = sorted(set(loaded) - known)
+            unknown = sorted(str(k) for k in loaded if k not in known and k not in by_env)
             if unknown:
                 raise ConfigError(f"config file {file}: unknown settings {', '.join(unknown)}")
-            raw.update(loaded)
+            for key, value in loaded.items():
+                if value is not None:
+                    raw[by_env.get(key, key)] = value
         for f in fields(cls):
             name = f.metadata["env"]
             if env.get(name, "") != "":
@@ -81,12 +92,13 @@ class Settings:
         return chosen or ["console"]
 
     def problems(self, platforms: list[str]) -> list[str]:
+        """Everything that stops `studybot run` from working with these platforms, as clear sentences."""
         found = []
         for p in platforms:
             if p not in ("console", "discord", "slack"):
                 found.append(f"unknown platform '{p}' (use console, discord or slack)")
         if "discord" in platforms and not self.discord_token:
-            found.append("platform discord needs DISCORD_TOKEN")
+            found.append("platform discord needs DISCORD_TOKEN (the bot token from the Discord developer portal)")
         if "slack" in platforms:
             if not self.slack_bot_token:
                 found.append("platform slack needs SLACK_BOT_TOKEN")
@@ -94,8 +106,21 @@ class Settings:
                 found.append("Slack HTTP mode needs SLACK_SIGNING_SECRET")
             if self.slack_mode != "http" and not self.slack_app_token:
                 found.append("Slack Socket Mode needs SLACK_APP_TOKEN (or set STUDYBOT_SLACK_MODE=http)")
+        if self.slack_mode not in SLACK_MODES:
+            found.append("STUDYBOT_SLACK_MODE must be socket or http")
         if self.log_format not in ("text", "json"):
             found.append("STUDYBOT_LOG_FORMAT must be text or json")
+        if self.log_level.upper() not in LOG_LEVELS:
+            found.append(f"STUDYBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            found.append(f"STUDYBOT_TIMEZONE '{self.timezone}' is not an IANA timezone (e.g. Europe/Berlin)")
+        if not self.questions.is_dir():
+            found.append(f"question bank folder {self.questions} not found: set STUDYBOT_QUESTIONS to the folder "
+                         "holding the *.yaml question files (questions/ in the repository)")
+        if self.shutdown_grace <= 0:
+            found.append("STUDYBOT_SHUTDOWN_GRACE must be a positive number of seconds")
         return found
 
     def redacted(self) -> dict[str, str]:
@@ -109,11 +134,39 @@ class Settings:
                 text = ",".join(value)
             else:
                 text = "" if value is None else str(value)
-            out[f.metadata["env"]] = text
+            out[f.metadata["env"]] = self.redact(text)
         return out
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret value, and any password inside a URL, replaced."""
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            text = text.replace(secret, "<redacted>")
+        return _URL_PASSWORD.sub(r"\1<redacted>@", text)
 
     def secrets(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name)]
+
+
+def config_file(env: Mapping[str, str]) -> Path | None:
+    return Path(env["STUDYBOT_CONFIG"]).expanduser() if env.get("STUDYBOT_CONFIG") else None
+
+
+def _read_yaml(file: Path) -> dict[Any, Any]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror or exc}") from exc
+    try:
+        loaded = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        # Never echo the file's text: YAML errors quote the offending line, which may hold a token.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config file {file} is not valid YAML{where}: {problem}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {file} must be a mapping of setting: value")
+    return loaded
 
 
 def _convert(name: str, kind: Any, value: Any) -> Any:

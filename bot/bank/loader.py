@@ -48,7 +48,8 @@ def _parse(path: Path, display: str, issues: list[BankIssue]) -> tuple[Any, yaml
     except (OSError, UnicodeDecodeError) as exc:
         issues.append(BankIssue(display, f"cannot read file: {exc}"))
         return None, None
-    loader = yaml.SafeLoader(text)
+    # libyaml's parser when PyYAML has it: ten times faster, with the same marks for error lines.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node: yaml.Node | None = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
