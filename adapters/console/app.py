@@ -106,7 +106,7 @@ class ConsoleApp:
         if header and message.kind:
             lines.append(f"=== {message.kind} · {when:%a %d %b %Y %H:%M} ===")
         elif message.ephemeral:
-            lines.append(f"(only {self.user} sees this)")
+            lines.append(f"(private to {self.user})")
         if message.title:
             lines.append(f"── {message.title} ──")
         if message.body:
@@ -178,7 +178,7 @@ class ConsoleApp:
             else:
                 await self._answer_words(line)
         except UserError as exc:
-            self.write(f"(only {self.user} sees this) ⚠ {exc}")
+            self.write(f"(private to {self.user}) ⚠ {exc}")
 
     async def _deliver(self, reply: Message | TextPrompt | AnswerResult) -> None:
         if isinstance(reply, AnswerResult):
@@ -187,7 +187,7 @@ class ConsoleApp:
                 self.write(f"(public post updated: {reply.card.footer})")
         elif isinstance(reply, TextPrompt):
             self._mine().prompt = reply
-            self.write(f"(only {self.user} sees this) Type your answer to “{reply.question}” as a plain line.")
+            self.write(f"(private to {self.user}) Type your answer to “{reply.question}” as a plain line.")
         else:
             self.show(reply, public=not reply.ephemeral)
 
