@@ -51,45 +51,6 @@ def build_platform(name: str, service: StudyService, settings: Settings) -> Plat
 HEARTBEAT = 15.0  # seconds between touches of the health file; `studybot health` allows a few missed ones
 
 
-class _Wakeups(Wakeups):
-    """Wakeups that, on stop, let a running tick (a daily post being published) finish instead of
-    cancelling it, and never fail to stop because they never started."""
-
-    def __init__(self, scheduler: Scheduler) -> None:
-        super().__init__(scheduler)
-        self.started = False
-        self._stopping = False
-        self._running = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    async def start(self) -> None:
-        self.started = True
-        await super().start()
-
-    async def tick(self) -> None:
-        if self._stopping:
-            return
-        self._running += 1
-        self._idle.clear()
-        try:
-            await super().tick()
-        finally:
-            self._running -= 1
-            if not self._running:
-                self._idle.set()
-
-    async def stop(self, grace: float = 20.0) -> None:
-        self._stopping = True
-        if not self.started:
-            return
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace)
-        except TimeoutError:
-            log.warning("scheduler still busy after %.0fs; stopping it anyway", grace)
-        await super().stop()
-
-
 async def serve(settings: Settings, platforms: list[str], stop: asyncio.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop`), then: stop the scheduler (letting a running job finish), stop
     each platform (which finishes the interactions in flight), and close the database. Everything a member
@@ -120,7 +81,7 @@ async def _serve(settings: Settings, platforms: list[str], stop: asyncio.Event) 
     bank = load_bank(settings.questions)
     db = await open_database(settings.database)
     started: list[Platform] = []
-    wakeups: _Wakeups | None = None
+    wakeups: Wakeups | None = None
     health: asyncio.Task[None] | None = None
     try:
         service = StudyService(db, bank, SystemClock(), default_timezone=settings.timezone)
@@ -128,7 +89,7 @@ async def _serve(settings: Settings, platforms: list[str], stop: asyncio.Event) 
         running = [build_platform(name, service, settings) for name in platforms]
         scheduler = Scheduler(service, {p.name: p.publisher for p in running},
                               catchup=timedelta(hours=settings.catchup_hours))
-        wakeups = _Wakeups(scheduler)
+        wakeups = Wakeups(scheduler)
         for platform in running:
             started.append(platform)
             if not await _unless_stopped(platform.start(), stop):

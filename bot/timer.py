@@ -7,6 +7,7 @@ in memory and are recomputed after every run; nothing is pickled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -25,8 +26,14 @@ class Wakeups:
         self.scheduler = scheduler
         self._aps = AsyncIOScheduler(timezone=UTC)
         self.holding = False
+        self.started = False
+        self._stopping = False
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def start(self) -> None:
+        self.started = True
         self._aps.start()
         self._aps.add_job(self.tick, IntervalTrigger(seconds=TICK.total_seconds()), id="tick",
                           misfire_grace_time=None, coalesce=True, max_instances=1)
@@ -34,6 +41,18 @@ class Wakeups:
 
     async def tick(self) -> None:
         """Renew the lease, run what is due (catching up after downtime), then plan the next wake-up."""
+        if self._stopping:
+            return
+        self._running += 1
+        self._idle.clear()
+        try:
+            await self._tick()
+        finally:
+            self._running -= 1
+            if not self._running:
+                self._idle.set()
+
+    async def _tick(self) -> None:
         try:
             holding = await self.scheduler.acquire_lease()
             if holding != self.holding:
@@ -45,13 +64,21 @@ class Wakeups:
                 return
             await self.scheduler.run_due()
             wake = await self.scheduler.next_wakeup()
-            if wake is not None:
+            if wake is not None and not self._stopping:
                 self._aps.add_job(self.tick, DateTrigger(run_date=max(wake, datetime.now(UTC))), id="due",
                                   replace_existing=True, misfire_grace_time=None, max_instances=1)
         except Exception:
             log.exception("scheduler tick failed; retrying at the next tick")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 20.0) -> None:
+        """Stop waking up; a run in progress (a post being published) may finish within `grace` seconds."""
+        self._stopping = True
+        if not self.started:
+            return
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            log.warning("scheduler still busy after %.0fs; stopping it anyway", grace)
         self._aps.shutdown(wait=False)
         if self.holding:
             await self.scheduler.release_lease()
