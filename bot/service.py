@@ -175,32 +175,29 @@ class StudyService:
     async def community_id(self, platform: str, external: str, name: str = "") -> int:
         key = (platform, external)
         if key not in self._communities:
-            async with self.db.transaction() as tx:
-                cur = await tx.execute(
-                    "INSERT INTO communities (platform, external_id, name, created_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (platform, external_id) DO UPDATE SET name = excluded.name RETURNING id",
-                    (platform, external, name, iso(self.clock.now())),
-                )
-                row = await cur.fetchone()
-            assert row is not None
-            self._communities[key] = int(row[0])
+            self._communities[key] = await self._upsert_id(
+                "INSERT INTO communities (platform, external_id, name, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (platform, external_id) DO UPDATE SET name = excluded.name RETURNING id",
+                (platform, external, name, iso(self.clock.now())))
         return self._communities[key]
+
+    async def _upsert_id(self, sql: str, params: tuple[object, ...]) -> int:
+        async with self.db.transaction() as tx:
+            cur = await tx.execute(sql, params)
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
 
     async def channel_id(self, actor: Actor, external: str | None = None) -> int:
         community = await self.community_id(actor.platform, actor.community, actor.community_name)
         external = external or actor.channel
         key = (community, external)
         if key not in self._channels:
-            async with self.db.transaction() as tx:
-                cur = await tx.execute(
-                    "INSERT INTO channels (community_id, external_id, name, timezone) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (community_id, external_id) DO UPDATE SET name = name RETURNING id",
-                    (community, external, actor.channel_name if external == actor.channel else "",
-                     self.default_timezone),
-                )
-                row = await cur.fetchone()
-            assert row is not None
-            self._channels[key] = int(row[0])
+            self._channels[key] = await self._upsert_id(
+                "INSERT INTO channels (community_id, external_id, name, timezone) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (community_id, external_id) DO UPDATE SET name = name RETURNING id",
+                (community, external, actor.channel_name if external == actor.channel else "",
+                 self.default_timezone))
         return self._channels[key]
 
     async def member_id(self, actor: Actor) -> int:

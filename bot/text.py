@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from pylatexenc.latex2text import LatexNodes2Text
@@ -26,18 +27,23 @@ def _to_unicode(fragment: str) -> str:
     return " ".join(_latex().latex_to_text(fragment).split())
 
 
+def outside_code(text: str, transform: Callable[[str], str]) -> str:
+    """Apply `transform` to the prose of `text`, leaving `code` spans and ``` blocks as they are."""
+    out: list[str] = []
+    last = 0
+    for code in _CODE.finditer(text):
+        out.append(transform(text[last : code.start()]))
+        out.append(code.group(0))
+        last = code.end()
+    out.append(transform(text[last:]))
+    return "".join(out)
+
+
 def latex_to_unicode(text: str) -> str:
     """Turn LaTeX found in prose into readable Unicode; code spans are left alone."""
     if "\\" not in text and "$" not in text:
         return text
-    out: list[str] = []
-    last = 0
-    for code in _CODE.finditer(text):
-        out.append(_prose_to_unicode(text[last : code.start()]))
-        out.append(code.group(0))
-        last = code.end()
-    out.append(_prose_to_unicode(text[last:]))
-    return "".join(out)
+    return outside_code(text, _prose_to_unicode)
 
 
 def _prose_to_unicode(text: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import discord
 
 from bot.messages import Message, Style
-from bot.text import defuse_mentions
+from bot.text import defuse_mentions, outside_code
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,6 @@ COLOURS = {
 }
 DEFAULT_COLOUR = 0x4F545C
 
-_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 _MASKED_LINK = re.compile(r"\]\(")
 _SCHEME = re.compile(r"\b([a-z][a-z0-9+.-]{1,20}):(?=//)", re.I)
 _FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -79,15 +78,7 @@ def _defuse_links(prose: str) -> str:
 
 def safe_text(text: str) -> str:
     """No mentions and no links outside code spans (inside them Discord renders neither)."""
-    text = defuse_mentions(text)
-    out: list[str] = []
-    last = 0
-    for code in _CODE.finditer(text):
-        out.append(_defuse_links(text[last:code.start()]))
-        out.append(code.group(0))
-        last = code.end()
-    out.append(_defuse_links(text[last:]))
-    return "".join(out)
+    return outside_code(defuse_mentions(text), _defuse_links)
 
 
 def _cut(text: str, limit: int) -> str:
