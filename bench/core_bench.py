@@ -199,6 +199,25 @@ async def bench_answers(path: Path, bank_dir: Path, members: int) -> None:
     t0 = time.perf_counter()
     concurrent = await asyncio.gather(*(one(m) for m in range(1, 1001)))
     burst = time.perf_counter() - t0
+
+    # Sustained load: answers arriving at a steady 2,000/s (open loop) for 5 s, 1,000 members per post.
+    rate, seconds = 2000, 5
+    sustained_posts = []
+    for p in range(rate * seconds // 1000):
+        post_p = await service.create_post(1, questions[40 + p], kind="practice", local_date=NOW.date().isoformat())
+        assert post_p is not None
+        sustained_posts.append(post_p)
+
+    async def arrive(i: int, at: float) -> float:
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        who = Actor("console", "bench", "general", f"u{i % 1000 + 1}", f"member {i % 1000 + 1}")
+        started = time.perf_counter()
+        await service.answer_choice(who, sustained_posts[i // 1000], i % 4)
+        return time.perf_counter() - started
+
+    begin = time.perf_counter() + 0.05
+    sustained = await asyncio.gather(*(arrive(i, begin + i / rate) for i in range(rate * seconds)))
+    sustained_elapsed = time.perf_counter() - begin
     await db.close()
 
     # The floor: the same writes with raw sqlite3 (insert attempt -> trigger totals, member, review)
@@ -231,6 +250,9 @@ async def bench_answers(path: Path, bank_dir: Path, members: int) -> None:
     line("1,000 concurrent answers, p50", statistics.median(concurrent), None)
     line("1,000 concurrent answers, p99", p99(concurrent), None)
     print(f"{'1,000 concurrent answers, throughput':<44} {1000 / burst:>9.0f} answers/s (burst {ms(burst)})")
+    line("sustained 2,000 answers/s for 5 s, p50", statistics.median(sustained), None)
+    line("sustained 2,000 answers/s for 5 s, p99", p99(sustained), None)
+    print(f"{'sustained: answers completed per second':<44} {len(sustained) / sustained_elapsed:>9.0f} answers/s")
 
 
 async def bench_startup(bank_dir: Path, tmp: Path) -> None:

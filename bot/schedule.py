@@ -23,6 +23,7 @@ from bot.bank.model import Question
 from bot.messages import Field, Image, Message
 from bot.scoring import period_keys
 from bot.service import WEEKDAYS, ChannelSettings, StudyService, iso
+from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class Scheduler:
         self.holder = holder or uuid.uuid4().hex
 
     @property
-    def db(self):  # type: ignore[no-untyped-def]
+    def db(self) -> Database:
         return self.service.db
 
     async def acquire_lease(self, ttl: timedelta = timedelta(seconds=90)) -> bool:

@@ -20,7 +20,7 @@ from bot.clock import Clock
 from bot.errors import InvalidInput, PermissionDenied, UnknownPost
 from bot.grading import Verdict, grade
 from bot.messages import Button, Message, Style, Visibility, ephemeral
-from bot.storage.db import Database
+from bot.storage.db import Database, Row
 
 log = logging.getLogger(__name__)
 
@@ -635,21 +635,17 @@ class StudyService:
         return tuple(Button(views.topic_id(t.slug), t.title, Style.SECONDARY) for t in found[:25])
 
 
-def _settings(row: object) -> ChannelSettings:
-    r = row  # aiosqlite.Row
+def _settings(r: Row) -> ChannelSettings:
     return ChannelSettings(
-        id=r["id"], community_id=r["community_id"], external_id=r["external_id"],  # type: ignore[index]
-        enabled=bool(r["enabled"]), paused=bool(r["paused"]), post_time=r["post_time"],  # type: ignore[index]
-        timezone=r["timezone"], weekdays=tuple(d for d in r["weekdays"].split(",") if d),  # type: ignore[index]
-        topics=tuple(t for t in r["topics"].split(",") if t),  # type: ignore[index]
-        difficulties=tuple(d for d in r["difficulty_mix"].split(",") if d),  # type: ignore[index]
-        reveal_minutes=r["reveal_minutes"], digest_channel=r["digest_channel"],  # type: ignore[index]
-        digest_weekday=r["digest_weekday"], digest_time=r["digest_time"],  # type: ignore[index]
-        configured_by=r["configured_by"], enabled_at=r["enabled_at"],  # type: ignore[index]
-        platform=r["platform"],  # type: ignore[index]
-        community_external=r["community_external"],  # type: ignore[index]
+        id=r["id"], community_id=r["community_id"], external_id=r["external_id"],
+        enabled=bool(r["enabled"]), paused=bool(r["paused"]), post_time=r["post_time"],
+        timezone=r["timezone"], weekdays=tuple(d for d in r["weekdays"].split(",") if d),
+        topics=tuple(t for t in r["topics"].split(",") if t),
+        difficulties=tuple(d for d in r["difficulty_mix"].split(",") if d),
+        reveal_minutes=r["reveal_minutes"], digest_channel=r["digest_channel"],
+        digest_weekday=r["digest_weekday"], digest_time=r["digest_time"],
+        configured_by=r["configured_by"], enabled_at=r["enabled_at"],
+        platform=r["platform"],
+        community_external=r["community_external"],
     )
 
-
-def week_start(day: date) -> date:
-    return day - timedelta(days=day.weekday())
