@@ -271,7 +271,7 @@ async def bench_startup(bank_dir: Path, tmp: Path) -> None:
     for i in range(10):
         t0 = time.perf_counter()
         for f in sorted(bank_dir.glob("*.yaml")):
-            yaml.load(f.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+            yaml.load(f.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         conn = sqlite3.connect(tmp / f"raw{i}.sqlite3")
         conn.executescript(schema)
         conn.close()
