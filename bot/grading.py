@@ -113,7 +113,7 @@ def _subjects(question_stems: frozenset[str], key_points: tuple[str, ...]) -> tu
     "model" or "difference" appear everywhere or nowhere)."""
     point_clauses = [set(tokens(part)) for text in key_points for c in clauses(text)
                      for part in _split_on_subjects(c, question_stems)]
-    counts = {stem: sum(stem in c for c in point_clauses) for stem in question_stems}
+    counts = {stem: sum(stem in c for c in point_clauses) for stem in question_stems if stem != "not"}
     named = frozenset(stem for stem, n in counts.items() if 0 < n <= len(point_clauses) / 2)
     return point_clauses, named if len(named) >= 2 else frozenset()
 
@@ -227,7 +227,7 @@ class _Answer:
         return {self.at[i] for i in range(start, end + 1)}
 
     def negated_at(self, pos: int) -> bool:
-        return any(self.at.get(j) == "not" for j in range(pos - 3, pos))
+        return any(self.at.get(j) == "not" for j in range(pos - 2, pos))
 
     def occurrences(self, stem: str, phrase_negated: bool) -> list[int]:
         """Where `stem` occurs with the same polarity as the phrasing ("not X" only matches a negated X)."""

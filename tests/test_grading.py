@@ -84,3 +84,16 @@ def test_grade_command_single_and_batch() -> None:
     assert "score" in out[0] and "error" in out[1] and "score" in out[2] and "error" in out[3]
     assert out[0]["score"] > out[2]["score"]
     assert 0 <= out[0]["score"] <= 1 and PASS_SCORE > 0
+
+
+def test_every_shipped_answer_passes_and_no_wrong_option_does() -> None:
+    """The bank and the grader agree: a question's own answer is graded correct, its wrong options are not."""
+    from bot.bank import load_bank
+    from tests.conftest import SHIPPED_BANK
+
+    bank = load_bank(SHIPPED_BANK)
+    failing = [q.id for q in bank.questions.values() if not grade(q, q.answer).correct]
+    passing_wrong = [(q.id, w) for q in bank.questions.values() if q.choices
+                     for w in q.choices.wrong if grade(q, w).correct]
+    assert failing == []
+    assert passing_wrong == []
