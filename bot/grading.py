@@ -39,11 +39,12 @@ STOPWORDS = frozenset(
 )
 _WORD = re.compile(r"[a-z0-9\u03b1-\u03c9\u00b2\u00b3]+")
 _CONTRACTION = re.compile(r"n['’]t\b")
-_BREAK = re.compile(r"(?<!\d)[.;!?](?!\d)|\n")
+_BREAK = re.compile(r"[.;!?](?!\d)|\n")  # not inside a decimal such as 0.5
 _CONTRAST = re.compile(
     r"\b(?:while|whereas|but|however|unlike|although|though|instead|versus|vs|in contrast|"
     r"compared (?:to|with)|on the other hand|rather than|as opposed to)\b")
 _FRONTED = ("unlike", "compared", "in contrast", "as opposed", "rather than", "versus", "vs")
+_COMPARISON = re.compile(r"\b(?:differ\w*|vs|versus|compar\w*|contrast\w*|distinguish\w*|between)\b", re.I)
 CLAUSE_GAP = 100
 WINDOW_SLACK = 3  # extra words allowed between a phrasing's words
 WRONG_OPTION_MATCH = 0.25  # share of a wrong option's word pairs an answer repeats before it counts as saying it
@@ -130,6 +131,8 @@ def _bind(phrase: _Phrase, point_clauses: list[set[str]], named: frozenset[str])
 def _compile(question: Question) -> _Compiled:
     q_stems = frozenset(tokens(question.question))
     point_clauses, named = _subjects(q_stems, tuple(k.point for k in question.key_points))
+    if not _COMPARISON.search(question.question):
+        named = frozenset()  # binding claims to subjects only makes sense when the question compares things
     points = []
     for kp in question.key_points:
         phrases = tuple(_bind(p, point_clauses, named) for p in map(_phrase, (kp.point, *kp.accept)) if p)
@@ -215,7 +218,8 @@ class _Answer:
                 pos += 1
             pos += CLAUSE_GAP
         self.stems = list(self.at.values())
-        self.pairs = _pairs(self.at)
+        # Negated words are marked, so "does not grow" never repeats a claim that something grows.
+        self.pairs = _pairs({p: ("!" + stem if self.negated_at(p) else stem) for p, stem in self.at.items()})
 
     def clause_stems(self, pos: int) -> set[str]:
         start = pos
