@@ -125,20 +125,24 @@ class AnswerRecorder:
                 self._streaks[r[0]] = _Streak(r[1], r[2], r[3])
         cards = list({(i.member, i.question.id) for i in batch} - self._cards.keys())
         if cards:
+            # IN lists on each key column use the primary key; a row-value IN (VALUES ...) would scan.
+            members, questions = sorted({m for m, _ in cards}), sorted({q for _, q in cards})
             rows = await self.db.fetchall(
-                f"SELECT member_id, question_id, card FROM reviews WHERE (member_id, question_id) IN "
-                f"(VALUES {', '.join(['(?, ?)'] * len(cards))})", [v for pair in cards for v in pair])
+                f"SELECT member_id, question_id, card FROM reviews WHERE member_id IN ({_marks(len(members))}) "
+                f"AND question_id IN ({_marks(len(questions))})", [*members, *questions])
             found = {(r[0], r[1]): r[2] for r in rows}
             for pair in cards:
                 self._cards[pair] = found.get(pair)
         practice = list({(i.member, i.question.id, i.keys["day"]) for i in batch
                          if i.kind == "practice" and i.outcome in ("correct", "partial")} - self._practice_scored)
         if practice:
+            members, questions = sorted({m for m, _, _ in practice}), sorted({q for _, q, _ in practice})
             rows = await self.db.fetchall(
-                f"SELECT DISTINCT member_id, question_id, day FROM attempts WHERE kind = 'practice' AND points > 0 "
-                f"AND (member_id, question_id, day) IN (VALUES {', '.join(['(?, ?, ?)'] * len(practice))})",
-                [v for triple in practice for v in triple])
-            self._practice_scored.update((r[0], r[1], r[2]) for r in rows)
+                f"SELECT member_id, question_id, day FROM attempts WHERE member_id IN ({_marks(len(members))}) "
+                f"AND question_id IN ({_marks(len(questions))}) AND kind = 'practice' AND points > 0",
+                [*members, *questions])
+            wanted = set(practice)
+            self._practice_scored.update(t for r in rows if (t := (r[0], r[1], r[2])) in wanted)
 
     async def _process(self, batch: list[AnswerInput]) -> list[Recorded]:
         await self._load(batch)
