@@ -11,14 +11,43 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from bot import scoring, srs
 from bot.bank.model import Question
 from bot.storage.db import Database
 
 MAX_BATCH = 500
+# Cache sizes, each well above 2 x MAX_BATCH so a batch never evicts its own entries.
+POSTS_CACHED = 2_000
+MEMBERS_CACHED = 20_000
+CARDS_CACHED = 100_000
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(OrderedDict[K, V]):
+    """A dict that forgets its least recently stored or touched keys beyond `capacity`."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+
+    def touch(self, keys: Iterable[K]) -> None:
+        for key in keys:
+            if key in self:
+                self.move_to_end(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +90,12 @@ class AnswerRecorder:
         self.db = db
         self._queue: list[tuple[AnswerInput, asyncio.Future[Recorded]]] = []
         self._draining = False
-        self._answered: dict[int, set[int]] = {}
-        self._counts: dict[int, list[int]] = {}
-        self._streaks: dict[int, _Streak] = {}
-        self._cards: dict[tuple[int, str], str | None] = {}
-        self._practice_scored: set[tuple[int, str, str]] = set()
+        # Bounded: a long-running bot must not grow without limit; what falls out is read again when needed.
+        self._answered: _Lru[int, set[int]] = _Lru(POSTS_CACHED)
+        self._counts: _Lru[int, list[int]] = _Lru(POSTS_CACHED)
+        self._streaks: _Lru[int, _Streak] = _Lru(MEMBERS_CACHED)
+        self._cards: _Lru[tuple[int, str], str | None] = _Lru(CARDS_CACHED)
+        self._practice_scored: _Lru[tuple[int, str, str], None] = _Lru(CARDS_CACHED)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def record(self, item: AnswerInput) -> Recorded:
@@ -80,7 +110,8 @@ class AnswerRecorder:
 
     def prime_member(self, member: int, streak: int, best: int, last_daily_post: int | None) -> None:
         """The member's streak state, as read anyway when the member was looked up."""
-        self._streaks.setdefault(member, _Streak(streak, best, last_daily_post))
+        if member not in self._streaks:
+            self._streaks[member] = _Streak(streak, best, last_daily_post)
 
     def counts(self, post_id: int) -> tuple[int, int] | None:
         found = self._counts.get(post_id)
@@ -111,6 +142,11 @@ class AnswerRecorder:
 
     async def _load(self, batch: list[AnswerInput]) -> None:
         """Read, once, the state these answers need and the cache does not hold yet."""
+        # Keep what this batch uses at the young end, so loading the rest cannot evict it.
+        self._answered.touch(i.post_id for i in batch)
+        self._counts.touch(i.post_id for i in batch)
+        self._streaks.touch(i.member for i in batch)
+        self._cards.touch((i.member, i.question.id) for i in batch)
         for post_id in {i.post_id for i in batch} - self._answered.keys():
             rows = await self.db.fetchall("SELECT member_id FROM attempts WHERE post_id = ?", (post_id,))
             counts = await self.db.fetchone("SELECT answered, correct FROM posts WHERE id = ?", (post_id,))
@@ -134,7 +170,8 @@ class AnswerRecorder:
             for pair in cards:
                 self._cards[pair] = found.get(pair)
         practice = list({(i.member, i.question.id, i.keys["day"]) for i in batch
-                         if i.kind == "practice" and i.outcome in ("correct", "partial")} - self._practice_scored)
+                         if i.kind == "practice" and i.outcome in ("correct", "partial")}
+                        - self._practice_scored.keys())
         if practice:
             members, questions = sorted({m for m, _, _ in practice}), sorted({q for _, q, _ in practice})
             rows = await self.db.fetchall(
@@ -142,7 +179,9 @@ class AnswerRecorder:
                 f"AND question_id IN ({_marks(len(questions))}) AND kind = 'practice' AND points > 0",
                 [*members, *questions])
             wanted = set(practice)
-            self._practice_scored.update(t for r in rows if (t := (r[0], r[1], r[2])) in wanted)
+            for r in rows:
+                if (t := (r[0], r[1], r[2])) in wanted:
+                    self._practice_scored[t] = None
 
     async def _process(self, batch: list[AnswerInput]) -> list[Recorded]:
         await self._load(batch)
@@ -199,9 +238,12 @@ class AnswerRecorder:
                     "ON CONFLICT (member_id, question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
                     "reps = reps + 1, lapses = lapses + excluded.lapses", review_rows)
         # Committed: now the cache may learn what happened.
-        self._streaks.update(streaks)
-        self._cards.update(cards)
-        self._practice_scored.update(scored)
+        for member, state in streaks.items():
+            self._streaks[member] = state
+        for pair, card in cards.items():
+            self._cards[pair] = card
+        for scored_key in scored:
+            self._practice_scored[scored_key] = None
         final: list[Recorded] = []
         for item, result in zip(batch, results, strict=True):
             counts = self._counts[item.post_id]
