@@ -40,7 +40,7 @@ def test_advance_a_week_posts_five_questions_and_one_digest(tmp_path: Path) -> N
 
 def test_words_answer_and_friendly_errors(tmp_path: Path) -> None:
     script = ("/quiz no-such-topic\n/press 9\n/quiz ml fundamentals\n/press 5\n"
-              "I think it is about overfitting and the bias variance tradeoff\n/stats\n/advance soon\n")
+              "I think it is about overfitting and the bias variance tradeoff\n/stats\n/advance soon\n/advance 7000d\n")
     proc = console(tmp_path, script)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -50,6 +50,7 @@ def test_words_answer_and_friendly_errors(tmp_path: Path) -> None:
     assert "Score:" in out  # the free-text answer was graded
     assert "── Stats for you ──" in out
     assert "Durations look like" in out
+    assert "You can advance at most 90 days at a time." in out
     assert "Traceback" not in out + proc.stderr
 
 

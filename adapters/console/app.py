@@ -22,6 +22,7 @@ COMMUNITY = "console"
 CHANNEL = "general"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+MAX_ADVANCE = timedelta(days=90)
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 HELP = """Commands:
@@ -45,7 +46,11 @@ def parse_duration(text: str) -> timedelta:
     parts = _DURATION.findall(text.strip().lower())
     if not parts or _DURATION.sub("", text.strip().lower()).strip():
         raise UserError("Durations look like 30m, 2h, 1d or 1d12h.")
-    return sum((timedelta(**{_UNITS[u]: float(n)}) for n, u in parts), timedelta())
+    total = sum((timedelta(**{_UNITS[u]: float(n)}) for n, u in parts), timedelta())
+    if total > MAX_ADVANCE:
+        # Every day in between is simulated (posts, reveals, digests): a typo like 7000d would hang the console.
+        raise UserError(f"You can advance at most {MAX_ADVANCE.days} days at a time.")
+    return total
 
 
 @dataclass
