@@ -1,7 +1,9 @@
 """Grader quality on the held-out answers in tests/data/grading_eval.jsonl.
 
 Prints the AUC of correct answers against wrong and off-topic ones, the mean score and pass rate per label,
-and the time per answer.   .venv/bin/python bench/grading_eval.py
+and the time per answer.   .venv/bin/python bench/grading_eval.py [FILE.jsonl]
+
+FILE defaults to the held-out set; ../shared/grader_dev.jsonl (bank_id, label `offtopic`) is read as well.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.bank import load_bank  # noqa: E402
+from bot.bank import Bank, Question, load_bank  # noqa: E402
 from bot.grading import PASS_SCORE, grade  # noqa: E402
 
 LABELS = ("correct", "partial", "wrong", "off_topic")
@@ -27,15 +29,29 @@ def auc(positive: list[float], negative: list[float]) -> float:
     return wins / (len(positive) * len(negative))
 
 
+def _normalise(item: dict[str, str]) -> dict[str, str]:
+    """Both file formats: question_id or bank_id; off_topic or offtopic."""
+    item["question_id"] = item.get("question_id") or item["bank_id"]
+    item["label"] = "off_topic" if item["label"] == "offtopic" else item["label"]
+    return item
+
+
+def _question(bank: Bank, item: dict[str, str]) -> Question:
+    question = bank.get(item["question_id"])
+    if question is None:
+        raise SystemExit(f"unknown question id {item['question_id']!r} in the evaluation file")
+    return question
+
+
 def evaluate(eval_file: Path = ROOT / "tests" / "data" / "grading_eval.jsonl") -> dict[str, object]:
     bank = load_bank(ROOT / "questions")
-    items = [json.loads(line) for line in eval_file.read_text().splitlines() if line.strip()]
+    items = [_normalise(json.loads(line)) for line in eval_file.read_text().splitlines() if line.strip()]
     scores: dict[str, list[float]] = {label: [] for label in LABELS}
     times = []
     for item in items:  # warm: a question's key points are compiled once, on first use
-        grade(bank.questions[item["question_id"]], "")
+        grade(_question(bank, item), "")
     for item in items:
-        question = bank.questions[item["question_id"]]
+        question = _question(bank, item)
         t0 = time.perf_counter()
         verdict = grade(question, item["answer"])
         times.append(time.perf_counter() - t0)
@@ -53,7 +69,7 @@ def evaluate(eval_file: Path = ROOT / "tests" / "data" / "grading_eval.jsonl") -
 
 
 if __name__ == "__main__":
-    result = evaluate()
+    result = evaluate(Path(sys.argv[1])) if len(sys.argv) > 1 else evaluate()
     print(f"{result['answers']} held-out answers; pass mark {PASS_SCORE}")
     for key in ("auc_correct_vs_wrong_and_off_topic", "auc_correct_vs_wrong", "auc_correct_vs_partial"):
         print(f"{key:<40} {result[key]:.3f}")

@@ -15,6 +15,10 @@ MAX_CODE_LINES = 25
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$", re.M)
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.M)
 _FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
+# Words that let a test-taker eliminate an option without knowing the subject.
+ABSOLUTE = re.compile(r"\b(only|all|every|always|never|exactly|must|cannot)\b", re.I)
+MAX_ABSOLUTE_GAP = 5.0  # percentage points more wrong than correct options with an absolute word
+MAX_LENGTH_TELL = 30.0  # percent of entries whose correct option is strictly the longest (or shortest)
 
 
 def _texts(q: Question) -> dict[str, str]:
@@ -61,16 +65,56 @@ def strict_issues(bank: Bank) -> list[BankIssue]:
     return [issue for q in bank.questions.values() for issue in _question_issues(q)]
 
 
+def _percent(part: int, whole: int) -> float:
+    return 100 * part / whole if whole else 0.0
+
+
 @dataclass(frozen=True)
 class BankFigures:
     per_topic: dict[str, Counter[str]]
     total: int
     with_choices: int
     longest_correct: int
+    shortest_correct: int = 0
+    correct_absolute: int = 0  # correct options holding an absolute word
+    wrong_absolute: int = 0
+    wrong_options: int = 0
+    source: str = "the bank"
 
     @property
     def giveaway_rate(self) -> float:
         return self.longest_correct / self.with_choices if self.with_choices else 0.0
+
+    @property
+    def absolute_correct_pct(self) -> float:
+        return _percent(self.correct_absolute, self.with_choices)
+
+    @property
+    def absolute_wrong_pct(self) -> float:
+        return _percent(self.wrong_absolute, self.wrong_options)
+
+    @property
+    def longest_pct(self) -> float:
+        return _percent(self.longest_correct, self.with_choices)
+
+    @property
+    def shortest_pct(self) -> float:
+        return _percent(self.shortest_correct, self.with_choices)
+
+    def balance_issues(self) -> list[BankIssue]:
+        """Bank-wide tells: options that can be eliminated by their wording or length alone."""
+        found = []
+        gap = self.absolute_wrong_pct - self.absolute_correct_pct
+        if gap > MAX_ABSOLUTE_GAP:
+            found.append(BankIssue(
+                self.source, f"absolute words (only, always, never...) are in {self.absolute_wrong_pct:.1f}% of wrong "
+                f"options but {self.absolute_correct_pct:.1f}% of correct ones: a gap of {gap:.1f} points "
+                f"(at most {MAX_ABSOLUTE_GAP:.0f})", field="choices"))
+        for what, pct in (("longest", self.longest_pct), ("shortest", self.shortest_pct)):
+            if pct > MAX_LENGTH_TELL:
+                found.append(BankIssue(self.source, f"the correct option is strictly the {what} in {pct:.1f}% of "
+                                       f"entries (at most {MAX_LENGTH_TELL:.0f}%)", field="choices"))
+        return found
 
     def render(self) -> str:
         lines = [f"{'topic':<28}{'easy':>6}{'medium':>8}{'hard':>6}{'total':>7}"]
@@ -84,18 +128,29 @@ class BankFigures:
         lines.append("difficulty share: " + ", ".join(f"{d} {v:.0f}%" for d, v in share.items()))
         lines.append(f"with choices: {self.with_choices}/{self.total} "
                      f"({100 * self.with_choices / max(self.total, 1):.0f}%)")
-        lines.append(f"length giveaway (correct option strictly longest): {self.longest_correct}/"
-                     f"{self.with_choices} ({100 * self.giveaway_rate:.1f}%; chance with 4 options: 25%)")
+        lines.append(f"length tell: correct option strictly longest {self.longest_correct}/{self.with_choices} "
+                     f"({self.longest_pct:.1f}%), strictly shortest {self.shortest_correct}/{self.with_choices} "
+                     f"({self.shortest_pct:.1f}%); limit {MAX_LENGTH_TELL:.0f}% each, chance with 4 options 25%")
+        lines.append(f"absolute words (only, always, never...): correct options {self.correct_absolute}/"
+                     f"{self.with_choices} ({self.absolute_correct_pct:.1f}%), wrong options {self.wrong_absolute}/"
+                     f"{self.wrong_options} ({self.absolute_wrong_pct:.1f}%); gap "
+                     f"{self.absolute_wrong_pct - self.absolute_correct_pct:+.1f} points, "
+                     f"limit +{MAX_ABSOLUTE_GAP:.0f}")
         return "\n".join(lines)
 
 
-def bank_figures(bank: Bank) -> BankFigures:
+def bank_figures(bank: Bank, source: str = "the bank") -> BankFigures:
     per_topic: dict[str, Counter[str]] = {}
-    longest = with_choices = 0
+    longest = shortest = with_choices = correct_abs = wrong_abs = wrong_total = 0
     for q in bank.questions.values():
         per_topic.setdefault(q.topic, Counter())[q.difficulty] += 1
         if q.choices:
             with_choices += 1
-            if len(q.choices.correct) > max(len(w) for w in q.choices.wrong):
-                longest += 1
-    return BankFigures(per_topic, len(bank.questions), with_choices, longest)
+            correct, wrong = q.choices.correct, q.choices.wrong
+            longest += len(correct) > max(len(w) for w in wrong)
+            shortest += len(correct) < min(len(w) for w in wrong)
+            correct_abs += bool(ABSOLUTE.search(correct))
+            wrong_abs += sum(bool(ABSOLUTE.search(w)) for w in wrong)
+            wrong_total += len(wrong)
+    return BankFigures(per_topic, len(bank.questions), with_choices, longest, shortest, correct_abs, wrong_abs,
+                       wrong_total, source)

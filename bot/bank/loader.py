@@ -15,7 +15,7 @@ from bot.text import latex_to_unicode
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 TOPIC_KEYS = {"topic", "title", "description", "questions"}
 QUESTION_KEYS = {
-    "id", "question", "difficulty", "answer", "key_points", "choices", "explanation", "tags", "source",
+    "id", "question", "difficulty", "answer", "key_points", "choices", "explanation", "tags", "source", "aliases",
 }
 REQUIRED = ("id", "question", "difficulty", "answer", "key_points")
 
@@ -128,6 +128,9 @@ def _question(
             choices = Choices(str(correct).strip(), wrong)
 
     tags, source = _strings(raw.get("tags")), _strings(raw.get("source"))
+    aliases = _strings(raw.get("aliases"))
+    if aliases is None or any(not SLUG.match(a) for a in aliases):
+        bad("aliases", "must be a list of the lowercase ids this entry absorbed")
     if tags is None:
         bad("tags", "must be a list")
     if source is None:
@@ -147,6 +150,7 @@ def _question(
         source=source or (),
         file=display,
         line=line0,
+        aliases=aliases or (),
     )
 
 
@@ -206,12 +210,13 @@ def load_bank(directory: Path) -> Bank:
                                     field="topic"))
             continue
         for q in topic.questions:
-            if q.id in seen:
-                first = seen[q.id]
-                issues.append(BankIssue(display, f"duplicate id: also at {first.file}:{first.line}",
-                                        line=q.line, question_id=q.id, field="id"))
-            else:
-                seen[q.id] = q
+            for name, field in ((q.id, "id"), *((a, "aliases") for a in q.aliases)):
+                if name in seen:
+                    first = seen[name]
+                    issues.append(BankIssue(display, f"duplicate id '{name}': also at {first.file}:{first.line}",
+                                            line=q.line, question_id=q.id, field=field))
+                else:
+                    seen[name] = q
         topics[topic.slug] = topic
     if issues:
         raise BankError(issues)

@@ -46,6 +46,7 @@ class Question:
     source: tuple[str, ...] = ()
     file: str = ""
     line: int | None = None
+    aliases: tuple[str, ...] = ()  # ids of merged entries that now resolve here
 
     @property
     def content_hash(self) -> str:
@@ -75,10 +76,19 @@ class Topic:
 class Bank:
     topics: dict[str, Topic]
     questions: dict[str, Question] = field(init=False)
+    aliases: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         merged = {q.id: q for t in self.topics.values() for q in t.questions}
         object.__setattr__(self, "questions", merged)
+        object.__setattr__(self, "aliases", {a: q.id for q in merged.values() for a in q.aliases})
+
+    def get(self, question_id: str) -> Question | None:
+        """The entry with this id, or the entry that absorbed it when it was merged."""
+        found = self.questions.get(question_id)
+        if found is None and question_id in self.aliases:
+            found = self.questions.get(self.aliases[question_id])
+        return found
 
     def __len__(self) -> int:
         return len(self.questions)
