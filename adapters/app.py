@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -17,12 +19,14 @@ from pathlib import Path
 
 from adapters import ops
 from adapters.ops import HEALTH_MAX_AGE
-from bot.bank import load_bank
+from bot.bank import Bank, load_bank
 from bot.clock import ManualClock
 from bot.config import Settings, config_file
-from bot.errors import BankError, ConfigError
+from bot.errors import ConfigError, StorageError, StudybotError
+from bot.preflight import preflight
 from bot.service import StudyService
 from bot.storage import open_database
+from bot.storage.db import describe_failure
 from bot.tools import bank_check, grade_lines, grade_one
 
 log = logging.getLogger("studybot")
@@ -120,9 +124,11 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     backup = db_sub.add_parser("backup", help="consistent online copy of the database (SQLite backup API)")
     backup.add_argument("path", type=Path, help="the copy's file name, or a folder for a timestamped file")
+    backup.add_argument("--force", action="store_true", help="replace an existing regular file at PATH")
     export = db_sub.add_parser("export", help="attempts and leaderboards as CSV files")
     export.add_argument("--format", choices=["csv"], default="csv")
     export.add_argument("--out", type=Path, default=Path("."), help="folder for attempts.csv and leaderboards.csv")
+    export.add_argument("--force", action="store_true", help="replace existing CSV files of those names")
     discord = sub.add_parser("discord", help="Discord tools")
     invite = discord.add_subparsers(dest="discord_command", required=True).add_parser(
         "invite-url", help="print the link that adds the bot to a server, with the permissions it needs")
@@ -133,33 +139,32 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _open_service(settings: Settings, clock: ManualClock) -> StudyService:
-    bank = load_bank(settings.questions)
-    db = await open_database(settings.database)
-    service = StudyService(db, bank, clock, default_timezone=settings.timezone)
-    await service.sync_bank()
-    return service
-
-
-async def run_console(settings: Settings) -> int:
+async def run_console(settings: Settings, bank: Bank | None = None) -> int:
     from adapters.console.app import ConsoleApp
 
     clock = ManualClock(datetime.now(UTC))
-    service = await _open_service(settings, clock)
-    try:
+    db = await open_database(settings.database)
+    try:  # whatever happens, close the database: its connections' threads would keep the process alive
+        service = StudyService(db, bank or load_bank(settings.questions), clock,
+                               default_timezone=settings.timezone)
+        await service.sync_bank()
         return await ConsoleApp(service, clock).run(sys.stdin)
     finally:
-        await service.db.close()
+        await db.close()
 
 
 def _config_check(settings: Settings, platforms: list[str], file: Path | None) -> int:
-    """Every effective setting (secrets only as set / not set), then every problem; 1 when `run` would fail."""
+    """Every effective setting (secrets only as set / not set), then every problem `run` would stop on
+    (the same checks: settings, bank, database, health file); 1 when `run` would fail."""
     lines = [f"config file: {file}"] if file else []
     lines += [f"{name}={value}" for name, value in settings.redacted().items()]
-    lines.append(f"platforms: {','.join(platforms)}")
+    lines.append("platforms: " + ",".join(p if re.fullmatch(r"[a-z]{1,20}", p) else "<invalid>" for p in platforms))
     for line in lines:
         print(settings.redact(line))
-    problems = [f"error: {p}" for p in settings.problems(platforms)]
+    checked = preflight(settings, platforms)
+    if checked.bank is not None:
+        print(f"question bank: {len(checked.bank)} questions in {len(checked.bank.topics)} topics")
+    problems = [f"error: {p}" for p in checked.problems]
     if file and settings.secrets():
         with contextlib.suppress(OSError):
             if file.stat().st_mode & 0o077:
@@ -171,11 +176,11 @@ def _config_check(settings: Settings, platforms: list[str], file: Path | None) -
 
 def _db_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.db_command == "backup":
-        report = ops.backup(settings.database, args.path)
+        report = ops.backup(settings.database, args.path, force=args.force)
         print(f"backed up {settings.database} to {report.target}: {report.size} bytes, schema v"
               f"{report.schema_version}, {report.attempts} attempts, integrity ok")
         return 0
-    for path, rows in ops.export_csv(settings.database, args.out):
+    for path, rows in ops.export_csv(settings.database, args.out, force=args.force):
         print(f"wrote {rows} rows to {path}")
     return 0
 
@@ -207,11 +212,30 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        # Bytes that are not UTF-8 (a pasted binary, another encoding) become U+FFFD instead of a crash.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
     try:
         settings = Settings.load(file=args.config)
     except ConfigError as exc:
         print(f"studybot: {exc}", file=sys.stderr)
         return 1
+    try:
+        return _command(args, settings)
+    except StudybotError as exc:
+        print(settings.redact(f"studybot: {exc}"), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        # Through the redacting log handler, not Python's bare traceback printer.
+        configure_logging(settings)
+        log.exception("studybot stopped on an unexpected error")
+        return 1
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command or "run"
     if command == "health":
         return _health(args, settings)
@@ -219,47 +243,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings, quiet=True)
         try:
             return _db_command(args, settings) if command == "db" else _invite_url(args, settings)
-        except (ConfigError, OSError, sqlite3.Error) as exc:
-            print(settings.redact(f"studybot: {exc}"), file=sys.stderr)
-            return 1
+        except sqlite3.Error as exc:
+            raise StorageError(describe_failure(settings.database, exc)) from exc
+        except OSError as exc:
+            raise StorageError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from exc
     if command == "bank":
         return bank_check(args.directory or settings.questions, strict=args.strict, out=sys.stdout)
     if command == "grade":
-        try:
-            if args.batch:
-                return grade_lines(settings.questions, sys.stdin, sys.stdout)
-            if not args.question_id or args.answer is None:
-                print('usage: studybot grade QUESTION_ID "answer text" | studybot grade --batch', file=sys.stderr)
-                return 2
-            return grade_one(settings.questions, args.question_id, args.answer, sys.stdout)
-        except BankError as exc:
-            print(f"studybot: {exc}", file=sys.stderr)
-            return 1
+        if args.batch:
+            return grade_lines(settings.questions, sys.stdin, sys.stdout)
+        if not args.question_id or args.answer is None:
+            print('usage: studybot grade QUESTION_ID "answer text" | studybot grade --batch', file=sys.stderr)
+            return 2
+        return grade_one(settings.questions, args.question_id, args.answer, sys.stdout)
     platforms = ["console"] if command == "console" else (
         [p.strip() for p in args.platform.split(",")] if getattr(args, "platform", None) else settings.platforms())
     if command == "config":
         return _config_check(settings, platforms, args.config or config_file(os.environ))
-    problems = settings.problems(platforms)
-    if problems:
-        for problem in problems:
-            print(f"studybot: {problem}", file=sys.stderr)
+    checked = preflight(settings, platforms)
+    if not checked.ok:
+        for problem in checked.problems:
+            print(settings.redact(f"studybot: {problem}"), file=sys.stderr)
         return 1
     configure_logging(settings, quiet=platforms == ["console"])
     try:
         if platforms == ["console"]:
-            return asyncio.run(run_console(settings))
+            return asyncio.run(run_console(settings, checked.bank))
         from adapters.serve import serve
 
-        return asyncio.run(serve(settings, platforms))
-    except (BankError, ConfigError) as exc:
-        print(f"studybot: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    except Exception:
-        # Through the redacting log handler, not Python's bare traceback printer.
-        log.exception("studybot stopped on an unexpected error")
-        return 1
+        return asyncio.run(serve(settings, platforms, bank=checked.bank))
+    except sqlite3.Error as exc:  # while starting: e.g. another program holds a write lock for too long
+        raise StorageError(describe_failure(settings.database, exc)) from exc
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import binascii
 import csv
 import os
 import sqlite3
+import stat
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import closing
@@ -82,21 +84,20 @@ async def _copy(source: Path, target: Path) -> None:
         await db.close()
 
 
-def backup(source: Path, target: Path) -> BackupReport:
+def backup(source: Path, target: Path, *, force: bool = False) -> BackupReport:
     """Copy the live database to `target` with SQLite's online backup (one consistent snapshot, even while
     the bot writes), check the copy, then move it into place: `target` is never a half-written file.
-    A directory target gets a timestamped file name."""
+    A directory target gets a new timestamped file; an existing file is replaced only with `force`."""
     if not source.is_file():
         raise _missing(source)
     target = target.expanduser()
-    if target.is_dir():
-        target = target / f"studybot-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.sqlite3"
-    if target.resolve() == source.resolve():
-        raise ConfigError("the backup target is the live database itself: choose another path")
+    into_folder = target.is_dir()
+    if into_folder:
+        target = target / f"studybot-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}.sqlite3"
+    else:
+        _check_target(target, source, force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    for leftover in (partial, Path(f"{partial}-journal")):
-        leftover.unlink(missing_ok=True)
+    partial = _partial(target)
     try:
         asyncio.run(_copy(source, partial))
         with closing(sqlite3.connect(partial)) as conn:
@@ -107,10 +108,54 @@ def backup(source: Path, target: Path) -> BackupReport:
                 raise ConfigError(f"the backup failed its integrity check: {'; '.join(check[:5])}")
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             attempts = _count(conn, "attempts")
-        os.replace(partial, target)
+        target = _place(partial, target, replace=force and not into_folder, numbered=into_folder)
     finally:
         partial.unlink(missing_ok=True)
+        Path(f"{partial}-journal").unlink(missing_ok=True)
     return BackupReport(target, target.stat().st_size, version, attempts)
+
+
+def _check_target(target: Path, database: Path, force: bool) -> None:
+    """What studybot writes never replaces the database, a non-regular file, or (without --force) any file."""
+    resolved, data = target.resolve(), database.resolve()
+    if any(resolved == data.with_name(data.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")):
+        raise ConfigError(f"{target} is the live database (or one of its files): choose another path")
+    try:
+        info = target.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{target} exists and is not a regular file (a link, folder, pipe or device): "
+                          "choose another path; studybot never writes over it")
+    if not force:
+        raise ConfigError(f"{target} already exists: choose another path, or pass --force to replace it")
+
+
+def _partial(target: Path) -> Path:
+    """A new, empty, uniquely named file beside `target` (never an existing one)."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _place(partial: Path, target: Path, *, replace: bool, numbered: bool = False) -> Path:
+    """Move the finished file to `target`: over it only when `replace`; otherwise as a new file (a hard link
+    cannot overwrite, so a file that appeared meanwhile is safe), numbered -2, -3... when asked."""
+    if replace:
+        os.replace(partial, target)
+        return target
+    for n in range(1, 1000):
+        candidate = target if n == 1 else target.with_name(f"{target.stem}-{n}{target.suffix}")
+        try:
+            os.link(partial, candidate)
+        except FileExistsError:
+            if not numbered:
+                raise ConfigError(f"{target} appeared while the copy was made: nothing was replaced; "
+                                  "run again, with --force to replace it") from None
+            continue
+        partial.unlink()
+        return candidate
+    raise ConfigError(f"too many files named like {target.name} in {target.parent}")
 
 
 def _count(conn: sqlite3.Connection, table: str) -> int:
@@ -160,23 +205,31 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    partial = path.with_name(f".{path.name}.partial")
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], force: bool) -> int:
+    partial = _partial(path)
     count = 0
-    with partial.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([_cell(v) for v in row])
-            count += 1
-    os.replace(partial, path)
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow([_cell(v) for v in row])
+                count += 1
+        _place(partial, path, replace=force)
+    finally:
+        partial.unlink(missing_ok=True)
     return count
 
 
-def export_csv(source: Path, out_dir: Path) -> list[tuple[Path, int]]:
-    """attempts.csv and leaderboards.csv in `out_dir`, both read in one transaction (one moment)."""
+def export_csv(source: Path, out_dir: Path, *, force: bool = False) -> list[tuple[Path, int]]:
+    """attempts.csv and leaderboards.csv in `out_dir`, both read in one transaction (one moment).
+    Existing files of those names are replaced only with `force` (and only regular files)."""
     if not source.is_file():
         raise _missing(source)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} is not a folder: give the folder for attempts.csv and leaderboards.csv")
+    for name in ("attempts.csv", "leaderboards.csv"):
+        _check_target(out_dir / name, source, force)
     out_dir.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(_uri(source), uri=True, isolation_level=None)) as conn:
         conn.execute("PRAGMA busy_timeout = 5000")
@@ -186,8 +239,8 @@ def export_csv(source: Path, out_dir: Path) -> list[tuple[Path, int]]:
                               "run the same studybot version as the bot")
         conn.execute("BEGIN")
         try:
-            attempts = _write_csv(out_dir / "attempts.csv", ATTEMPT_COLUMNS, conn.execute(ATTEMPTS_SQL))
-            boards = _write_csv(out_dir / "leaderboards.csv", BOARD_COLUMNS, conn.execute(BOARDS_SQL))
+            attempts = _write_csv(out_dir / "attempts.csv", ATTEMPT_COLUMNS, conn.execute(ATTEMPTS_SQL), force)
+            boards = _write_csv(out_dir / "leaderboards.csv", BOARD_COLUMNS, conn.execute(BOARDS_SQL), force)
         finally:
             conn.execute("COMMIT")
     return [(out_dir / "attempts.csv", attempts), (out_dir / "leaderboards.csv", boards)]

@@ -10,7 +10,8 @@ from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any, Protocol
 
-from bot.bank import load_bank
+from bot import healthfile
+from bot.bank import Bank, load_bank
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.schedule import Publisher, Scheduler
@@ -51,7 +52,8 @@ def build_platform(name: str, service: StudyService, settings: Settings) -> Plat
 HEARTBEAT = 15.0  # seconds between touches of the health file; `studybot health` allows a few missed ones
 
 
-async def serve(settings: Settings, platforms: list[str], stop: asyncio.Event | None = None) -> int:
+async def serve(settings: Settings, platforms: list[str], stop: asyncio.Event | None = None,
+                bank: Bank | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop`), then: stop the scheduler (letting a running job finish), stop
     each platform (which finishes the interactions in flight), and close the database. Everything a member
     was told has been committed, so nothing acknowledged is lost."""
@@ -69,16 +71,15 @@ async def serve(settings: Settings, platforms: list[str], stop: asyncio.Event | 
             loop.add_signal_handler(sig, on_signal, sig)
             handled.append(sig)
     try:
-        return await _serve(settings, platforms, stop)
+        return await _serve(settings, platforms, stop, bank or load_bank(settings.questions))
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
 
 
-async def _serve(settings: Settings, platforms: list[str], stop: asyncio.Event) -> int:
+async def _serve(settings: Settings, platforms: list[str], stop: asyncio.Event, bank: Bank) -> int:
     grace = settings.shutdown_grace
-    _remove_health_file(settings)  # a file left by a previous run must not pass for this one
-    bank = load_bank(settings.questions)
+    healthfile.remove(settings.health_file)  # a file left by a previous run must not pass for this one
     db = await open_database(settings.database)
     started: list[Platform] = []
     wakeups: Wakeups | None = None
@@ -106,7 +107,7 @@ async def _serve(settings: Settings, platforms: list[str], stop: asyncio.Event) 
             health.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await health
-        _remove_health_file(settings)
+        healthfile.remove(settings.health_file)
         if wakeups is not None:
             try:
                 await wakeups.stop(grace)
@@ -148,14 +149,10 @@ async def _health(settings: Settings, stop: asyncio.Event) -> None:
     assert settings.health_file is not None
     while not stop.is_set():
         try:
-            settings.health_file.parent.mkdir(parents=True, exist_ok=True)
-            settings.health_file.touch()
+            if not healthfile.beat(settings.health_file):
+                log.error("the health file %s was replaced by another file: heartbeats stop (the bot never "
+                          "overwrites a file that is not its own)", settings.health_file)
+                return
         except OSError as exc:
-            log.warning("cannot touch the health file %s: %s", settings.health_file, exc)
+            log.warning("cannot write the health file %s: %s", settings.health_file, exc.strerror or exc)
         await asyncio.sleep(HEARTBEAT)
-
-
-def _remove_health_file(settings: Settings) -> None:
-    if settings.health_file:
-        with contextlib.suppress(OSError):
-            settings.health_file.unlink()

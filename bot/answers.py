@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ class AnswerRecorder:
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 try:
-                    results = await self._process([item for item, _ in batch])
+                    results = await self._process_fresh([item for item, _ in batch])
                 except BaseException as exc:
                     for _, future in batch:
                         if not future.done():
@@ -139,6 +140,24 @@ class AnswerRecorder:
                             future.set_result(result)
         finally:
             self._draining = False
+
+    async def _process_fresh(self, batch: list[AnswerInput]) -> list[Recorded]:
+        try:
+            return await self._process(batch)
+        except sqlite3.IntegrityError:
+            # Another process (a second console on the same file) recorded one of these answers first: the
+            # unique constraint held and the transaction rolled back. Forget what this batch cached, read it
+            # again and retry once, so that member is told "already answered" instead of seeing an error.
+            self._forget(batch)
+            return await self._process(batch)
+
+    def _forget(self, batch: list[AnswerInput]) -> None:
+        for item in batch:
+            self._answered.pop(item.post_id, None)
+            self._counts.pop(item.post_id, None)
+            self._streaks.pop(item.member, None)
+            self._cards.pop((item.member, item.question.id), None)
+            self._practice_scored.pop((item.member, item.question.id, item.keys["day"]), None)
 
     async def _load(self, batch: list[AnswerInput]) -> None:
         """Read, once, the state these answers need and the cache does not hold yet."""

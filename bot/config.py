@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
-from bot.errors import ConfigError
+from bot.errors import ConfigError, shown_path
+from bot.inputs import InputProblem, compose_yaml, construct_yaml, read_regular_text
+from bot.zones import find_zone
 
 REPO_QUESTIONS = Path(__file__).resolve().parent.parent / "questions"
 
@@ -32,27 +32,40 @@ def _default_questions() -> Path:
 class Settings:
     """Each field names its environment variable; `secret` ones are never printed or logged."""
 
-    database: Path = field(default=Path("data/studybot.sqlite3"), metadata={"env": "STUDYBOT_DATABASE"})
-    questions: Path = field(default_factory=_default_questions, metadata={"env": "STUDYBOT_QUESTIONS"})
-    platform: str = field(default="", metadata={"env": "STUDYBOT_PLATFORM"})
-    timezone: str = field(default="UTC", metadata={"env": "STUDYBOT_TIMEZONE"})
-    catchup_hours: float = field(default=6.0, metadata={"env": "STUDYBOT_CATCHUP_HOURS"})
-    log_format: str = field(default="text", metadata={"env": "STUDYBOT_LOG_FORMAT"})
-    log_level: str = field(default="INFO", metadata={"env": "STUDYBOT_LOG_LEVEL"})
-    health_file: Path | None = field(default=None, metadata={"env": "STUDYBOT_HEALTH_FILE"})
-    shutdown_grace: float = field(default=20.0, metadata={"env": "STUDYBOT_SHUTDOWN_GRACE"})
-    discord_token: str = field(default="", metadata={"env": "DISCORD_TOKEN", "secret": True})
-    discord_app_id: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_APP_ID"})
-    discord_api_base: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_API_BASE"})
-    discord_gateway_url: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_GATEWAY_URL"})
-    discord_guild: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_GUILD"})
-    slack_bot_token: str = field(default="", metadata={"env": "SLACK_BOT_TOKEN", "secret": True})
-    slack_app_token: str = field(default="", metadata={"env": "SLACK_APP_TOKEN", "secret": True})
-    slack_signing_secret: str = field(default="", metadata={"env": "SLACK_SIGNING_SECRET", "secret": True})
-    slack_mode: str = field(default="", metadata={"env": "STUDYBOT_SLACK_MODE"})
-    slack_port: int = field(default=3000, metadata={"env": "STUDYBOT_SLACK_PORT"})
-    slack_api_url: str = field(default="", metadata={"env": "STUDYBOT_SLACK_API_URL"})
-    slack_admins: tuple[str, ...] = field(default=(), metadata={"env": "STUDYBOT_SLACK_ADMINS"})
+    database: Path = field(default=Path("data/studybot.sqlite3"), metadata={
+        "env": "STUDYBOT_DATABASE", "form": "a database file path such as data/studybot.sqlite3"})
+    questions: Path = field(default_factory=_default_questions, metadata={
+        "env": "STUDYBOT_QUESTIONS", "form": "the folder holding the *.yaml question files"})
+    platform: str = field(default="", metadata={
+        "env": "STUDYBOT_PLATFORM", "form": "console, discord, slack, or discord,slack"})
+    timezone: str = field(default="UTC", metadata={
+        "env": "STUDYBOT_TIMEZONE", "form": "an IANA time zone such as Europe/Berlin"})
+    catchup_hours: float = field(default=6.0, metadata={
+        "env": "STUDYBOT_CATCHUP_HOURS", "form": "a number of hours", "range": (0.0, 168.0)})
+    log_format: str = field(default="text", metadata={"env": "STUDYBOT_LOG_FORMAT", "form": "text or json"})
+    log_level: str = field(default="INFO", metadata={"env": "STUDYBOT_LOG_LEVEL", "form": ", ".join(LOG_LEVELS)})
+    health_file: Path | None = field(default=None, metadata={
+        "env": "STUDYBOT_HEALTH_FILE", "form": "a file path of its own such as /tmp/studybot.health"})
+    shutdown_grace: float = field(default=20.0, metadata={
+        "env": "STUDYBOT_SHUTDOWN_GRACE", "form": "a number of seconds", "range": (0.1, 3600.0)})
+    discord_token: str = field(default="", metadata={"env": "DISCORD_TOKEN", "secret": True, "form": "the bot token"})
+    discord_app_id: str = field(default="", metadata={
+        "env": "STUDYBOT_DISCORD_APP_ID", "form": "a number such as 123456789012345678"})
+    discord_api_base: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_API_BASE", "form": "a URL"})
+    discord_gateway_url: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_GATEWAY_URL", "form": "a URL"})
+    discord_guild: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_GUILD", "form": "a server id"})
+    slack_bot_token: str = field(default="", metadata={
+        "env": "SLACK_BOT_TOKEN", "secret": True, "form": "the xoxb- token"})
+    slack_app_token: str = field(default="", metadata={
+        "env": "SLACK_APP_TOKEN", "secret": True, "form": "the xapp- token"})
+    slack_signing_secret: str = field(default="", metadata={
+        "env": "SLACK_SIGNING_SECRET", "secret": True, "form": "the signing secret"})
+    slack_mode: str = field(default="", metadata={"env": "STUDYBOT_SLACK_MODE", "form": "socket or http"})
+    slack_port: int = field(default=3000, metadata={
+        "env": "STUDYBOT_SLACK_PORT", "form": "a port number", "range": (1, 65535)})
+    slack_api_url: str = field(default="", metadata={"env": "STUDYBOT_SLACK_API_URL", "form": "a URL"})
+    slack_admins: tuple[str, ...] = field(default=(), metadata={
+        "env": "STUDYBOT_SLACK_ADMINS", "form": "comma-separated Slack user ids such as U012AB3CD"})
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, file: Path | None = None) -> Settings:
@@ -67,9 +80,10 @@ class Settings:
             loaded = _read_yaml(file)
             by_env = {f.metadata["env"]: f.name for f in fields(cls)}
             known = {f.name for f in fields(cls)}
-            unknown = sorted(str(k) for k in loaded if k not in known and k not in by_env)
+            unknown = sorted(str(k)[:40] for k in loaded if k not in known and k not in by_env)
             if unknown:
-                raise ConfigError(f"config file {file}: unknown settings {', '.join(unknown)}")
+                raise ConfigError(f"config file {file}: unknown settings {', '.join(unknown)} "
+                                  "(use the names in the README, e.g. timezone or STUDYBOT_TIMEZONE)")
             for key, value in loaded.items():
                 if value is not None:
                     raw[by_env.get(key, key)] = value
@@ -77,10 +91,7 @@ class Settings:
             name = f.metadata["env"]
             if env.get(name, "") != "":
                 raw[f.name] = env[name]
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name in raw:
-                values[f.name] = _convert(f.name, f.type, raw[f.name])
+        values = {f.name: _convert(f, raw[f.name]) for f in fields(cls) if f.name in raw}
         return cls(**values)
 
     def platforms(self) -> list[str]:
@@ -96,7 +107,9 @@ class Settings:
         found = []
         for p in platforms:
             if p not in ("console", "discord", "slack"):
-                found.append(f"unknown platform '{p}' (use console, discord or slack)")
+                # A short lowercase word is a typo worth showing; anything else might be a pasted secret.
+                shown = f"'{p}'" if re.fullmatch(r"[a-z]{1,20}", p) else "name"
+                found.append(f"unknown platform {shown} (use console, discord or slack)")
         if "discord" in platforms and not self.discord_token:
             found.append("platform discord needs DISCORD_TOKEN (the bot token from the Discord developer portal)")
         if "slack" in platforms:
@@ -106,29 +119,33 @@ class Settings:
                 found.append("Slack HTTP mode needs SLACK_SIGNING_SECRET")
             if self.slack_mode != "http" and not self.slack_app_token:
                 found.append("Slack Socket Mode needs SLACK_APP_TOKEN (or set STUDYBOT_SLACK_MODE=http)")
-        if self.slack_mode not in SLACK_MODES:
-            found.append("STUDYBOT_SLACK_MODE must be socket or http")
-        if self.log_format not in ("text", "json"):
-            found.append("STUDYBOT_LOG_FORMAT must be text or json")
-        if self.log_level.upper() not in LOG_LEVELS:
-            found.append(f"STUDYBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            found.append(f"STUDYBOT_TIMEZONE '{self.timezone}' is not an IANA timezone (e.g. Europe/Berlin)")
-        if not self.questions.is_dir():
-            found.append(f"question bank folder {self.questions} not found: set STUDYBOT_QUESTIONS to the folder "
+        found += [f"{name} must be {form}" for name, form in self.invalid().items()]
+        if not os.path.isdir(self.questions):  # False, not an error, for a name too long or with a NUL
+            found.append(f"question bank folder {shown_path(self.questions)} not found: set STUDYBOT_QUESTIONS to the folder "
                          "holding the *.yaml question files (questions/ in the repository)")
-        if self.shutdown_grace <= 0:
-            found.append("STUDYBOT_SHUTDOWN_GRACE must be a positive number of seconds")
         return found
 
+    def invalid(self) -> dict[str, str]:
+        """Settings whose text is not one of the values they accept: name -> the form they need."""
+        bad = {"STUDYBOT_SLACK_MODE": self.slack_mode not in SLACK_MODES,
+               "STUDYBOT_LOG_FORMAT": self.log_format not in ("text", "json"),
+               "STUDYBOT_LOG_LEVEL": self.log_level.upper() not in LOG_LEVELS,
+               "STUDYBOT_TIMEZONE": find_zone(self.timezone) is None,
+               "STUDYBOT_PLATFORM": not all(re.fullmatch(r"[a-z]{1,20}", p.strip()) for p in self.platform.split(",")
+                                            if p.strip())}
+        forms = {f.metadata["env"]: f.metadata["form"] for f in fields(self)}
+        return {name: forms[name] for name, wrong in bad.items() if wrong}
+
     def redacted(self) -> dict[str, str]:
-        """Every setting as text, secrets shown only as set or not set."""
+        """Every setting as text, secrets shown only as set or not set, invalid values not at all (a token
+        pasted into the wrong setting must not be printed)."""
         out = {}
+        invalid = self.invalid()
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.metadata.get("secret"):
+            if f.metadata["env"] in invalid:
+                text = "<invalid, not shown>"
+            elif f.metadata.get("secret"):
                 text = "<set, redacted>" if value else "<not set>"
             elif isinstance(value, tuple):
                 text = ",".join(value)
@@ -151,36 +168,66 @@ def config_file(env: Mapping[str, str]) -> Path | None:
     return Path(env["STUDYBOT_CONFIG"]).expanduser() if env.get("STUDYBOT_CONFIG") else None
 
 
+MAX_CONFIG_BYTES = 256 * 1024
+
+
 def _read_yaml(file: Path) -> dict[Any, Any]:
+    # Never echo the file's text: YAML errors quote the offending line, which may hold a token.
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {file}: {exc.strerror or exc}") from exc
-    try:
-        loaded = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        # Never echo the file's text: YAML errors quote the offending line, which may hold a token.
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"config file {file} is not valid YAML{where}: {problem}") from None
+        loaded = construct_yaml(compose_yaml(read_regular_text(file, MAX_CONFIG_BYTES))) or {}
+    except InputProblem as exc:
+        where = f" at line {exc.line}" if exc.line else ""
+        if str(exc).startswith("invalid YAML"):
+            raise ConfigError(f"config file {file} is not valid YAML{where}: {str(exc).removeprefix('invalid YAML: ')}"
+                              ) from None
+        raise ConfigError(f"cannot read config file {file}{where}: {exc}") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {file} must be a mapping of setting: value")
     return loaded
 
 
-def _convert(name: str, kind: Any, value: Any) -> Any:
-    kind = str(kind)
+def _convert(f: Field[Any], value: Any) -> Any:
+    """The setting's typed value. Errors name the setting and the form it needs, never the value: a token
+    pasted into the wrong variable must not reach a log."""
+    name, form, kind = f.metadata["env"], f.metadata["form"], str(f.type)
+
+    def wrong(why: str = "") -> ConfigError:
+        return ConfigError(f"setting {name} must be {form}{why}")
+
+    if "tuple" in kind and isinstance(value, list):
+        if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+            raise wrong(" (a list of plain values)")
+        items = [str(v) for v in value]
+    elif isinstance(value, bool):
+        raise wrong(" (YAML read yes/no/true/false as a boolean: put the value in quotes)")
+    elif not isinstance(value, str | int | float):
+        raise wrong(f" (the config file gives a YAML {type(value).__name__})")
+    else:
+        items = [str(value)]
+    text = items[0] if items else ""
+    if any("\0" in item for item in items):
+        raise wrong(" (it contains a NUL character)")
+    if "tuple" in kind:
+        parts = items if isinstance(value, list) else text.split(",")
+        return tuple(p.strip() for p in parts if p.strip())
+    if "Path" in kind:
+        return Path(text).expanduser()
+    if kind in ("int", "float"):
+        return _number(text, int if kind == "int" else float, f.metadata["range"], wrong)
+    return text
+
+
+def _number(text: str, kind: type[int] | type[float], bounds: tuple[float, float],
+            wrong: Callable[[str], ConfigError]) -> int | float:
+    low, high = bounds
+    text = text.strip()
+    # ASCII digits only (int() also takes other scripts' digits), and short: int() of a huge string is slow.
+    if len(text) > 32 or not text.isascii():
+        raise wrong(f" from {low:g} to {high:g}")
     try:
-        if "Path" in kind:
-            return Path(str(value)).expanduser()
-        if kind == "float":
-            return float(value)
-        if kind == "int":
-            return int(value)
-        if "tuple" in kind:
-            items = value if isinstance(value, list) else str(value).split(",")
-            return tuple(str(v).strip() for v in items if str(v).strip())
-    except ValueError as exc:
-        raise ConfigError(f"setting {name}: {value!r} is not a valid {kind}") from exc
-    return str(value)
+        number = kind(text)
+    except ValueError:
+        raise wrong(f" from {low:g} to {high:g}" + (" (a whole number)" if kind is int else "")) from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise wrong(f" from {low:g} to {high:g}")
+    return number

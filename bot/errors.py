@@ -7,7 +7,8 @@ StudybotError
 │   ├── PermissionDenied
 │   └── InvalidInput
 ├── BankError          the question bank is broken (file, line, question id, field)
-└── ConfigError        settings are missing or invalid
+├── ConfigError        settings are missing or invalid
+└── StorageError       the database cannot be opened or used (which file, why, what to do)
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ class InvalidInput(UserError):
 
 class ConfigError(StudybotError):
     pass
+
+
+class StorageError(StudybotError):
+    pass
+
+
+def shown_path(path: object) -> str:
+    """A path for an error message, unless it looks like a secret pasted into the wrong setting (no folder
+    part and long): then only that it was the configured path."""
+    text = str(path)
+    return text if "/" in text or len(text) <= 24 else "(the configured path)"
 
 
 class BankIssue:

@@ -18,6 +18,7 @@ import snowballstemmer
 
 from bot.bank.model import Question
 
+MAX_ANSWER_CHARS = 4000  # callers refuse longer answers; grade() never looks past this many characters
 PASS_SCORE = 0.65
 PARTIAL_SCORE = 0.3
 HIT_STRENGTH = 0.75
@@ -285,6 +286,7 @@ def _ordered(answer: _Answer, phrase: _Phrase) -> bool:
 
 
 def grade(question: Question, text: str) -> Verdict:
+    text = text[:MAX_ANSWER_CHARS]  # bounded work whatever a caller passes
     compiled = _compile(question)
     answer = _Answer(text, compiled.question_stems)
     if not answer.stems or not compiled.points:

@@ -11,16 +11,18 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from bot import scoring, srs, views
 from bot.answers import AnswerInput, AnswerRecorder
 from bot.bank.model import DIFFICULTIES, Bank, Question
 from bot.clock import Clock
 from bot.errors import InvalidInput, PermissionDenied, UnknownPost
-from bot.grading import Verdict, grade
+from bot.grading import MAX_ANSWER_CHARS, Verdict, grade
 from bot.messages import Button, Message, Style, Visibility, ephemeral
 from bot.storage.db import Database, Row
+from bot.text import valid_text
+from bot.zones import find_zone
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,10 @@ class Actor:
     is_admin: bool = False
     community_name: str = ""
     channel_name: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("community", "channel", "user", "name", "community_name", "channel_name"):
+            object.__setattr__(self, name, valid_text(getattr(self, name)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +119,9 @@ def parse_time(text: str) -> str:
 
 
 def parse_zone(text: str) -> str:
-    try:
-        ZoneInfo(text.strip())
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput(f"“{text}” is not an IANA timezone; try Europe/Berlin or America/New_York.") from exc
+    if find_zone(text) is None:
+        shown = text.strip()[:40]
+        raise InvalidInput(f"“{shown}” is not an IANA timezone; try Europe/Berlin or America/New_York.")
     return text.strip()
 
 
@@ -244,9 +249,11 @@ class StudyService:
             row = await self.db.fetchone(
                 "SELECT p.*, ch.community_id FROM posts p JOIN channels ch ON ch.id = p.channel_id WHERE p.id = ?",
                 (post_id,))
-            if row is None or row["question_id"] not in self.bank.questions:
+            # A merged entry answers for the ids it absorbed (its aliases), so old posts keep working.
+            question = self.bank.get(row["question_id"]) if row is not None else None
+            if row is None or question is None:
                 raise UnknownPost()
-            post = _Post(row["id"], row["channel_id"], row["community_id"], row["question_id"], row["kind"],
+            post = _Post(row["id"], row["channel_id"], row["community_id"], question.id, row["kind"],
                          tuple(json.loads(row["choice_order"])), row["prev_daily"], row["local_date"],
                          row["revealed_at"] is not None)
             self._posts[post_id] = post
@@ -392,11 +399,11 @@ class StudyService:
 
     async def answer_text(self, actor: Actor, post_id: int, text: str) -> AnswerResult:
         post = await self._post(post_id)
-        text = text.strip()
+        text = valid_text(text).strip()
         if not text:
             raise InvalidInput("Your answer is empty: write a sentence or two.")
-        if len(text) > 4000:
-            raise InvalidInput("That answer is too long; keep it under 4000 characters.")
+        if len(text) > MAX_ANSWER_CHARS:
+            raise InvalidInput(f"That answer is too long; keep it under {MAX_ANSWER_CHARS} characters.")
         verdict = grade(self.bank.questions[post.question_id], text)
         return await self._record(actor, post, mode="text", outcome=verdict.label, score=verdict.score,
                                   choice=None, text=text, verdict=verdict)

@@ -18,6 +18,12 @@ _MENTION = re.compile(r"@(everyone|here|channel)\b|<([@#!])", re.I)
 ZWSP = "\u200b"
 
 
+def valid_text(text: str) -> str:
+    """`text` without lone surrogates (JSON escapes and undecodable bytes make them); they cannot be stored
+    or sent, so each becomes '?'."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
 @lru_cache(maxsize=1)
 def _latex() -> LatexNodes2Text:
     return LatexNodes2Text(math_mode="text", strict_latex_spaces=False)

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from bot.bank import bank_figures, load_bank, strict_issues
+from bot.bank import Bank, bank_figures, load_bank, strict_issues
 from bot.errors import BankError
-from bot.grading import grade
+from bot.grading import MAX_ANSWER_CHARS, grade
 
 
 def bank_check(directory: Path, *, strict: bool, out: TextIO) -> int:
@@ -32,35 +32,50 @@ def bank_check(directory: Path, *, strict: bool, out: TextIO) -> int:
     return 0
 
 
+MAX_BATCH_LINE = 64 * 1024  # characters of one JSON input line
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _verdict(bank: Bank, qid: object, answer: str) -> dict[str, object]:
+    """One JSON result: the verdict, or an error that says what to fix."""
+    question = bank.get(qid) if isinstance(qid, str) else None
+    if question is None:
+        return {"question_id": qid if isinstance(qid, str | int) else None,
+                "error": f"unknown question id {_shown(qid)}"}
+    if len(answer) > MAX_ANSWER_CHARS:
+        return {"question_id": qid, "error": f"answer is {len(answer)} characters; at most {MAX_ANSWER_CHARS}"}
+    return {"question_id": qid, **grade(question, answer).as_dict()}
+
+
 def grade_lines(directory: Path, lines: Iterable[str], out: TextIO) -> int:
     """`grade --batch`: one JSON verdict per JSON input line, in order; bad lines get an error line."""
     bank = load_bank(directory)
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        if len(line) > MAX_BATCH_LINE:
+            out.write(json.dumps({"line": number, "error": f"line is longer than {MAX_BATCH_LINE} characters"}) + "\n")
+            continue
         try:
             item = json.loads(line)
             qid, answer = item["question_id"], item["answer"]
             if not isinstance(answer, str):
                 raise TypeError("answer must be a string")
-        except (ValueError, KeyError, TypeError) as exc:
-            out.write(json.dumps({"line": number, "error": f"bad input line: {exc}"}) + "\n")
+        except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else _shown(str(exc))
+            out.write(json.dumps({"line": number, "error": f"bad input line: {reason}; expected "
+                                  '{"question_id": "...", "answer": "..."}'}) + "\n")
             continue
-        question = bank.questions.get(str(qid))
-        if question is None:
-            out.write(json.dumps({"question_id": qid, "error": f"unknown question id {qid!r}"}) + "\n")
-            continue
-        out.write(json.dumps({"question_id": qid, **grade(question, answer).as_dict()}, ensure_ascii=False) + "\n")
+        out.write(json.dumps(_verdict(bank, qid, answer), ensure_ascii=False) + "\n")
         out.flush()
     return 0
 
 
 def grade_one(directory: Path, question_id: str, answer: str, out: TextIO) -> int:
-    bank = load_bank(directory)
-    question = bank.questions.get(question_id)
-    if question is None:
-        out.write(json.dumps({"question_id": question_id, "error": f"unknown question id {question_id!r}"}) + "\n")
-        return 1
-    out.write(json.dumps({"question_id": question_id, **grade(question, answer).as_dict()},
-                         ensure_ascii=False, indent=2) + "\n")
-    return 0
+    result = _verdict(load_bank(directory), question_id, answer)
+    out.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    return 1 if "error" in result else 0

@@ -135,7 +135,8 @@ def test_problems_name_what_is_missing(tmp_path: Path) -> None:
                          "STUDYBOT_SLACK_MODE": "carrier-pigeon"}).problems(["console"])
     assert len(bad) == 5
     assert any("STUDYBOT_QUESTIONS" in p for p in bad)
-    assert any("Mars/Olympus" in p for p in bad)
+    assert any("STUDYBOT_TIMEZONE" in p for p in bad)
+    assert not any("Mars/Olympus" in p for p in bad)  # a setting's value is never echoed
 
 
 # ----------------------------------------------------------------- redaction

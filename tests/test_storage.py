@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import StorageError
 from bot.storage import LATEST_VERSION, open_database
 
 
@@ -60,7 +61,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
     conn.close()
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(StorageError, match="newer"):
         await open_database(path)
 
 

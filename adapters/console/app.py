@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
 import shlex
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,16 +17,20 @@ from zoneinfo import ZoneInfo
 
 from bot.bank.model import DIFFICULTIES
 from bot.clock import ManualClock
-from bot.errors import UserError
+from bot.errors import UserError, new_reference
 from bot.messages import Button, Message
 from bot.schedule import KIND_TITLES, Scheduler, next_post_after
 from bot.service import Actor, AnswerResult, ChannelSettings, StudyService, TextPrompt
 
+log = logging.getLogger(__name__)
 COMMUNITY = "console"
 CHANNEL = "general"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+# ASCII digits only, and short: a number of 400 digits (or in another script) is a typo, not a duration.
+_DURATION = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,9})?)\s*([wdhms])")
+_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_BUTTON = re.compile(r"[0-9]{1,4}")
 MAX_ADVANCE = timedelta(days=90)
+MAX_LINE_CHARS = 4000  # longer lines are refused (and read no further), whatever is pasted
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 HELP = """Commands:
@@ -46,11 +54,46 @@ def parse_duration(text: str) -> timedelta:
     parts = _DURATION.findall(text.strip().lower())
     if not parts or _DURATION.sub("", text.strip().lower()).strip():
         raise UserError("Durations look like 30m, 2h, 1d or 1d12h.")
-    total = sum((timedelta(**{_UNITS[u]: float(n)}) for n, u in parts), timedelta())
-    if total > MAX_ADVANCE:
+    seconds = sum(float(n) * _SECONDS[u] for n, u in parts)
+    if seconds > MAX_ADVANCE.total_seconds():
         # Every day in between is simulated (posts, reveals, digests): a typo like 7000d would hang the console.
         raise UserError(f"You can advance at most {MAX_ADVANCE.days} days at a time.")
-    return total
+    return timedelta(seconds=seconds)
+
+
+class _LineReader:
+    """Lines of stdin read on a daemon thread, so the event loop stays free: Ctrl-C stops the console at
+    once (a blocking read in the loop would swallow it), and the thread never holds the process open."""
+
+    TOO_LONG = "\x00"  # stands for a line longer than MAX_LINE_CHARS (a real line ends with a newline)
+
+    def __init__(self, stdin: TextIO) -> None:
+        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=16)
+        self._loop = asyncio.get_running_loop()
+        threading.Thread(target=self._read, args=(stdin,), name="console-stdin", daemon=True).start()
+
+    def _read(self, stdin: TextIO) -> None:
+        try:
+            while True:
+                line = stdin.readline(MAX_LINE_CHARS + 1)
+                if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+                    while line and not line.endswith("\n"):  # skip the rest without keeping it
+                        line = stdin.readline(65536)
+                    line = self.TOO_LONG if line else ""
+                self._put(line)
+                if not line:
+                    return
+        except (OSError, ValueError):  # stdin closed or unreadable: the same as end of input
+            self._put("")
+
+    def _put(self, line: str) -> None:
+        # Blocks this thread (not the loop) while the console is behind; stops if the loop has closed.
+        with contextlib.suppress(RuntimeError):
+            asyncio.run_coroutine_threadsafe(self._queue.put(line), self._loop).result()
+
+    async def next(self) -> str | None:
+        """The next line, TOO_LONG for one that was too long, None at the end of input."""
+        return await self._queue.get() or None
 
 
 @dataclass
@@ -155,13 +198,17 @@ class ConsoleApp:
         await self.start()
         interactive = stdin.isatty()
         self.write(f"studybot console: you are '{self.user}' in #{CHANNEL}. Type /help for commands.")
+        lines = _LineReader(stdin)
         while True:
             if interactive:
                 self.out.write("> ")
                 self.out.flush()
-            line = stdin.readline()
-            if not line:
+            line = await lines.next()
+            if line is None:
                 return 0
+            if line == _LineReader.TOO_LONG:
+                self._refuse_long_line()
+                continue
             line = line.strip()
             if not line:
                 continue
@@ -170,6 +217,9 @@ class ConsoleApp:
             await self.handle(line)
 
     async def handle(self, line: str) -> None:
+        if len(line) > MAX_LINE_CHARS:
+            self._refuse_long_line()
+            return
         try:
             if line.startswith("/"):
                 try:
@@ -184,6 +234,15 @@ class ConsoleApp:
                 await self._answer_words(line)
         except UserError as exc:
             self.write(f"(private to {self.user}) ⚠ {exc}")
+        except Exception as exc:
+            reference = new_reference()
+            log.error("console command failed (reference %s): %s", reference, type(exc).__name__)
+            log.debug("console command failed (reference %s)", reference, exc_info=True)
+            self.write(f"(private to {self.user}) ⚠ Something went wrong (reference {reference}); "
+                       "nothing you were told was lost. Try again.")
+
+    def _refuse_long_line(self) -> None:
+        self.write(f"(private to {self.user}) ⚠ That line is too long; keep it under {MAX_LINE_CHARS} characters.")
 
     async def _deliver(self, reply: Message | TextPrompt | AnswerResult) -> None:
         if isinstance(reply, AnswerResult):
@@ -251,7 +310,7 @@ class ConsoleApp:
         self.write("Topics: " + ", ".join(self.service.bank.topics))
 
     async def _press(self, args: list[str]) -> None:
-        if not args or not args[0].isdigit():
+        if not args or not _BUTTON.fullmatch(args[0]):
             raise UserError("Usage: /press N (buttons print as [N] label)")
         mine, public = self._mine(), self._public
         # The newest message this member can see that has buttons: their own or the channel's.

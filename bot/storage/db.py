@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +14,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.errors import StorageError, shown_path
 from bot.storage.migrations import LATEST_VERSION, MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -62,8 +66,9 @@ class Database:
         await self._writer.close()
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
+async def _connect(path: Path, opened: list[aiosqlite.Connection]) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
+    opened.append(conn)  # closed by the caller if anything below fails: an open connection keeps a thread alive
     conn.row_factory = aiosqlite.Row
     await conn.execute("PRAGMA foreign_keys = ON")
     await conn.execute("PRAGMA busy_timeout = 5000")
@@ -72,13 +77,13 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-async def migrate(conn: aiosqlite.Connection, target: int = LATEST_VERSION) -> int:
+async def migrate(conn: aiosqlite.Connection, target: int = LATEST_VERSION, path: Path | None = None) -> int:
     """Apply every migration above the file's user_version, each in its own transaction."""
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
     current = int(row[0]) if row else 0
     if current > LATEST_VERSION:
-        raise RuntimeError(f"database schema v{current} is newer than this studybot (v{LATEST_VERSION})")
+        raise StorageError(newer_schema(path or Path("?"), current))
     for version, name, sql in MIGRATIONS:
         if current < version <= target:
             log.info("applying migration %d: %s", version, name)
@@ -93,13 +98,54 @@ async def migrate(conn: aiosqlite.Connection, target: int = LATEST_VERSION) -> i
 
 
 async def open_database(path: Path, *, target_version: int = LATEST_VERSION) -> Database:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = await _connect(path)
-    await writer.execute("PRAGMA journal_mode = WAL")
+    """Open (creating and migrating as needed) the database file. Any failure closes what was opened and
+    raises StorageError with one sentence: which file, what is wrong, what to do."""
+    opened: list[aiosqlite.Connection] = []
     try:
-        await migrate(writer, target_version)
-    except BaseException:
-        await writer.close()
+        _prepare_folder(path)
+        writer = await _connect(path, opened)
+        await writer.execute("PRAGMA journal_mode = WAL")
+        await migrate(writer, target_version, path)
+        reader = await _connect(path, opened)
+        return Database(path, writer, reader)
+    except BaseException as exc:
+        for conn in opened:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        if isinstance(exc, sqlite3.Error | OSError):
+            raise StorageError(describe_failure(path, exc)) from exc
         raise
-    reader = await _connect(path)
-    return Database(path, writer, reader)
+
+
+def _prepare_folder(path: Path) -> None:
+    if os.path.isdir(path):
+        raise StorageError(f"the database path {shown_path(path)} is a folder: set STUDYBOT_DATABASE to a file "
+                           "such as data/studybot.sqlite3")
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def newer_schema(path: Path, version: int) -> str:
+    return (f"the database {shown_path(path)} is at schema v{version}, newer than this studybot "
+            f"(v{LATEST_VERSION}): run the newer studybot, or restore a backup made by this version")
+
+
+def describe_failure(path: Path, exc: BaseException) -> str:
+    """What an SQLite or file-system error at start-up means for the operator."""
+    where = shown_path(path)
+    text = str(exc).lower()
+    if isinstance(exc, OSError) and not isinstance(exc, sqlite3.Error):
+        return (f"cannot create the folder for the database {where}: {exc.strerror or exc}; set STUDYBOT_DATABASE "
+                "to a file in a folder the bot can write")
+    if "locked" in text or "busy" in text:
+        return (f"the database {where} is locked by another program (another studybot using it?): stop that "
+                "program, or give this one its own STUDYBOT_DATABASE")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (f"{where} is not a usable SQLite database (damaged, truncated or another kind of file): restore "
+                "a backup (studybot db backup makes them) or move the file away to start a new one")
+    if "readonly" in text or "read-only" in text or "permission" in text:
+        return (f"cannot write the database {where} (the file or its folder is read-only): give the bot's user "
+                "write access to both; SQLite writes -wal and -shm files beside the database")
+    if "unable to open" in text:
+        return (f"cannot open the database {where}: check that its folder exists and the bot's user may read "
+                "and write there, or set STUDYBOT_DATABASE to another file")
+    return f"cannot use the database {where}: {exc}"
