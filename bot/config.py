@@ -121,8 +121,8 @@ class Settings:
                 found.append("Slack Socket Mode needs SLACK_APP_TOKEN (or set STUDYBOT_SLACK_MODE=http)")
         found += [f"{name} must be {form}" for name, form in self.invalid().items()]
         if not os.path.isdir(self.questions):  # False, not an error, for a name too long or with a NUL
-            found.append(f"question bank folder {shown_path(self.questions)} not found: set STUDYBOT_QUESTIONS to the folder "
-                         "holding the *.yaml question files (questions/ in the repository)")
+            found.append(f"question bank folder {shown_path(self.questions)} not found: set STUDYBOT_QUESTIONS to "
+                         "the folder holding the *.yaml question files (questions/ in the repository)")
         return found
 
     def invalid(self) -> dict[str, str]:

@@ -175,6 +175,13 @@ class StudyService:
                 "ELSE updated_at END",
                 rows,
             )
+            # A merged entry takes over the review cards of the entries it absorbed (its aliases), so spaced
+            # repetition carries on; where a member already has a card for it, that card stays the live one.
+            # Attempts keep the id they were made under: they are history.
+            merged = list(self.bank.aliases.items())
+            await tx.executemany("UPDATE OR IGNORE reviews SET question_id = ? WHERE question_id = ?",
+                                 [(survivor, alias) for alias, survivor in merged])
+            await tx.executemany("DELETE FROM reviews WHERE question_id = ?", [(alias,) for alias, _ in merged])
 
     # ----------------------------------------------------------------- identities
     async def community_id(self, platform: str, external: str, name: str = "") -> int:

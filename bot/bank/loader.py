@@ -196,7 +196,6 @@ def load_bank(directory: Path) -> Bank:
     if len(files) > MAX_BANK_FILES:
         raise BankError([BankIssue(str(directory), f"{len(files)} question files (at most {MAX_BANK_FILES})")])
     topics: dict[str, Topic] = {}
-    seen: dict[str, Question] = {}
     for path in files:
         display = _display(path)
         topic = _topic(path, display, issues)
@@ -206,18 +205,24 @@ def load_bank(directory: Path) -> Bank:
             issues.append(BankIssue(display, f"topic '{topic.slug}' is also defined in {topics[topic.slug].file}",
                                     field="topic"))
             continue
-        for q in topic.questions:
-            for name, field in ((q.id, "id"), *((a, "aliases") for a in q.aliases)):
-                if name in seen:
-                    first = seen[name]
-                    issues.append(BankIssue(display, f"duplicate id '{name}': also at {first.file}:{first.line}",
-                                            line=q.line, question_id=q.id, field=field))
-                else:
-                    seen[name] = q
         topics[topic.slug] = topic
+    _check_ids_unique(list(topics.values()), issues)
     if issues:
         raise BankError(issues)
     return Bank(topics)
+
+
+def _check_ids_unique(topics: list[Topic], issues: list[BankIssue]) -> None:
+    """Every id and alias names one entry. Ids are claimed first, so an alias that repeats an id is the
+    one reported."""
+    seen: dict[str, Question] = {}
+    names = [(q, q.id, "id") for t in topics for q in t.questions]
+    names += [(q, alias, "aliases") for t in topics for q in t.questions for alias in q.aliases]
+    for q, name, field in names:
+        first = seen.setdefault(name, q)
+        if first is not q or (field == "aliases" and name == q.id):
+            issues.append(BankIssue(q.file, f"duplicate id '{name}': also at {first.file}:{first.line}",
+                                    line=q.line, question_id=q.id, field=field))
 
 
 def _display(path: Path) -> str:
