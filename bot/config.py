@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.errors import ConfigError, shown_path
 from bot.inputs import InputProblem, compose_yaml, construct_yaml, read_regular_text
@@ -51,9 +52,12 @@ class Settings:
     discord_token: str = field(default="", metadata={"env": "DISCORD_TOKEN", "secret": True, "form": "the bot token"})
     discord_app_id: str = field(default="", metadata={
         "env": "STUDYBOT_DISCORD_APP_ID", "form": "a number such as 123456789012345678"})
-    discord_api_base: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_API_BASE", "form": "a URL"})
-    discord_gateway_url: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_GATEWAY_URL", "form": "a URL"})
-    discord_guild: str = field(default="", metadata={"env": "STUDYBOT_DISCORD_GUILD", "form": "a server id"})
+    discord_api_base: str = field(default="", metadata={
+        "env": "STUDYBOT_DISCORD_API_BASE", "form": "an http(s) URL such as http://127.0.0.1:8080"})
+    discord_gateway_url: str = field(default="", metadata={
+        "env": "STUDYBOT_DISCORD_GATEWAY_URL", "form": "a ws(s) URL such as ws://127.0.0.1:8080/gateway"})
+    discord_guild: str = field(default="", metadata={
+        "env": "STUDYBOT_DISCORD_GUILD", "form": "a server id (a number such as 123456789012345678)"})
     slack_bot_token: str = field(default="", metadata={
         "env": "SLACK_BOT_TOKEN", "secret": True, "form": "the xoxb- token"})
     slack_app_token: str = field(default="", metadata={
@@ -63,7 +67,8 @@ class Settings:
     slack_mode: str = field(default="", metadata={"env": "STUDYBOT_SLACK_MODE", "form": "socket or http"})
     slack_port: int = field(default=3000, metadata={
         "env": "STUDYBOT_SLACK_PORT", "form": "a port number", "range": (1, 65535)})
-    slack_api_url: str = field(default="", metadata={"env": "STUDYBOT_SLACK_API_URL", "form": "a URL"})
+    slack_api_url: str = field(default="", metadata={
+        "env": "STUDYBOT_SLACK_API_URL", "form": "an http(s) URL ending in /api/"})
     slack_admins: tuple[str, ...] = field(default=(), metadata={
         "env": "STUDYBOT_SLACK_ADMINS", "form": "comma-separated Slack user ids such as U012AB3CD"})
 
@@ -132,7 +137,12 @@ class Settings:
                "STUDYBOT_LOG_LEVEL": self.log_level.upper() not in LOG_LEVELS,
                "STUDYBOT_TIMEZONE": find_zone(self.timezone) is None,
                "STUDYBOT_PLATFORM": not all(re.fullmatch(r"[a-z]{1,20}", p.strip()) for p in self.platform.split(",")
-                                            if p.strip())}
+                                            if p.strip()),
+               "STUDYBOT_DISCORD_API_BASE": not _url(self.discord_api_base, ("http", "https")),
+               "STUDYBOT_DISCORD_GATEWAY_URL": not _url(self.discord_gateway_url, ("ws", "wss")),
+               "STUDYBOT_SLACK_API_URL": not _url(self.slack_api_url, ("http", "https")),
+               "STUDYBOT_DISCORD_GUILD": not re.fullmatch(r"[0-9]{0,21}", self.discord_guild.strip()),
+               "STUDYBOT_DISCORD_APP_ID": not re.fullmatch(r"[0-9]{0,21}", self.discord_app_id.strip())}
         forms = {f.metadata["env"]: f.metadata["form"] for f in fields(self)}
         return {name: forms[name] for name, wrong in bad.items() if wrong}
 
@@ -162,6 +172,17 @@ class Settings:
 
     def secrets(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name)]
+
+
+def _url(text: str, schemes: tuple[str, ...]) -> bool:
+    """Empty (the platform's default) or a URL with one of `schemes` and a host."""
+    if not text.strip():
+        return True
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:
+        return False
+    return parts.scheme in schemes and bool(parts.netloc)
 
 
 def config_file(env: Mapping[str, str]) -> Path | None:

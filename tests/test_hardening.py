@@ -160,7 +160,8 @@ def test_config_check_fails_where_run_fails(tmp_path: Path, case: str) -> None:
 
 def test_setting_values_are_never_echoed(tmp_path: Path) -> None:
     for name in ("STUDYBOT_SLACK_PORT", "STUDYBOT_CATCHUP_HOURS", "STUDYBOT_SHUTDOWN_GRACE", "STUDYBOT_TIMEZONE",
-                 "STUDYBOT_PLATFORM", "STUDYBOT_LOG_LEVEL"):
+                 "STUDYBOT_PLATFORM", "STUDYBOT_LOG_LEVEL", "STUDYBOT_DISCORD_API_BASE", "STUDYBOT_DISCORD_GUILD",
+                 "STUDYBOT_DISCORD_GATEWAY_URL", "STUDYBOT_SLACK_API_URL", "STUDYBOT_DISCORD_APP_ID"):
         proc = studybot("config", "check", cwd=tmp_path, **{name: DISCORD})
         assert proc.returncode == 1, name
         assert DISCORD not in proc.stdout + proc.stderr and "secret-part" not in proc.stderr, name

@@ -76,16 +76,16 @@ def endpoints(settings: Settings) -> tuple[str | None, yarl.URL | None]:
     if api is not None:
         parts = urlsplit(api)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"STUDYBOT_DISCORD_API_BASE must be an http(s) URL, not {api!r}")
+            raise ConfigError("STUDYBOT_DISCORD_API_BASE must be an http(s) URL")
         if parts.path in ("", "/"):
             api += API_VERSION_PATH
     if settings.discord_guild and not settings.discord_guild.strip().isdigit():
-        raise ConfigError(f"STUDYBOT_DISCORD_GUILD must be a server id (a number), not {settings.discord_guild!r}")
+        raise ConfigError("STUDYBOT_DISCORD_GUILD must be a server id (a number)")
     url = None
     if gateway is not None:
         url = yarl.URL(gateway)
         if url.scheme not in ("ws", "wss") or not url.host:
-            raise ConfigError(f"STUDYBOT_DISCORD_GATEWAY_URL must be a ws(s) URL, not {gateway!r}")
+            raise ConfigError("STUDYBOT_DISCORD_GATEWAY_URL must be a ws(s) URL")
     return api, url
 
 
