@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
+from bot.actions import Action, AnswerChoice, AnswerInWords, decode, encode
 from bot.text import defuse_mentions
 
 
@@ -27,7 +28,8 @@ class Style(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """`id` is stable and self-describing (e.g. `sb:ans:42:1`) so buttons work after a restart."""
+    """`id` is the encoded action (see bot.actions): stable and self-describing, so buttons work after a
+    restart. Build buttons with `Button.of(action, ...)`; read what one does with `.action`."""
 
     id: str
     label: str
@@ -35,6 +37,14 @@ class Button:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label", defuse_mentions(self.label))
+
+    @classmethod
+    def of(cls, action: Action, label: str, style: Style = Style.SECONDARY) -> Button:
+        return cls(encode(action), label, style)
+
+    @property
+    def action(self) -> Action | None:
+        return decode(self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +84,11 @@ class Message:
             object.__setattr__(self, "title", defuse_mentions(self.title))
         if self.footer is not None:
             object.__setattr__(self, "footer", defuse_mentions(self.footer))
+
+    @property
+    def answerable(self) -> bool:
+        """A question card: it has buttons that answer its post."""
+        return any(isinstance(b.action, AnswerChoice | AnswerInWords) for b in self.buttons)
 
     @property
     def ephemeral(self) -> bool:

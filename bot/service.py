@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot import scoring, srs, views
+from bot import actions, scoring, srs, views
+from bot.actions import Action
 from bot.answers import AnswerInput, AnswerRecorder
 from bot.bank.model import DIFFICULTIES, Bank, Question
 from bot.clock import Clock
@@ -462,31 +463,25 @@ class StudyService:
     async def more(self, actor: Actor, post_id: int) -> Message:
         return views.explanation(await self.post_view(post_id))
 
-    async def press(self, actor: Actor, button_id: str) -> Reply | AnswerResult:
-        """Route a button id (see views) to its use case; adapters call this for every component."""
-        parts = button_id.split(":")
-        if len(parts) < 2 or parts[0] != "sb":
-            raise UnknownPost()
-        action = parts[1]
-        if action == "q":
-            return await self.quiz(actor, private=True)
-        if action == "t" and len(parts) == 3:
-            return await self.quiz(actor, parts[2])
-        try:
-            post_id = int(parts[2])
-        except (IndexError, ValueError):
-            raise UnknownPost() from None
-        if action == "a" and len(parts) == 4 and parts[3].isdigit():
-            return await self.answer_choice(actor, post_id, int(parts[3]))
-        if action == "w":
-            view = await self.post_view(post_id)
-            return TextPrompt(post_id, view.question.question)
-        if action == "r":
-            return await self.reveal(actor, post_id)
-        if action == "m":
-            return await self.more(actor, post_id)
-        if action == "s" and len(parts) == 4:
-            return await self.rate(actor, post_id, parts[3])
+    async def press(self, actor: Actor, pressed: Action | str | None) -> Reply | AnswerResult:
+        """Run a button's action (or its encoded id); adapters call this for every component."""
+        action = actions.decode(pressed) if isinstance(pressed, str) else pressed
+        match action:
+            case actions.Practice():
+                return await self.quiz(actor, private=True)
+            case actions.PickTopic(slug):
+                return await self.quiz(actor, slug)
+            case actions.AnswerChoice(post_id, shown):
+                return await self.answer_choice(actor, post_id, shown)
+            case actions.AnswerInWords(post_id):
+                view = await self.post_view(post_id)
+                return TextPrompt(post_id, view.question.question)
+            case actions.Reveal(post_id):
+                return await self.reveal(actor, post_id)
+            case actions.More(post_id):
+                return await self.more(actor, post_id)
+            case actions.Rate(post_id, rating):
+                return await self.rate(actor, post_id, rating)
         raise UnknownPost()
 
     # ----------------------------------------------------------------- boards
@@ -646,7 +641,7 @@ class StudyService:
 
     def topic_buttons(self, query: str = "") -> tuple[Button, ...]:
         found = self.bank.search_topics(query) if query else list(self.bank.topics.values())
-        return tuple(Button(views.topic_id(t.slug), t.title, Style.SECONDARY) for t in found[:25])
+        return tuple(Button.of(actions.PickTopic(t.slug), t.title, Style.SECONDARY) for t in found[:25])
 
 
 def _settings(r: Row) -> ChannelSettings:

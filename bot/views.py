@@ -5,41 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.actions import AnswerChoice, AnswerInWords, More, Practice, Rate, Reveal
 from bot.bank.model import Question
 from bot.grading import Verdict
 from bot.messages import Button, Field, Message, Style, Visibility
 
 LETTERS = "ABCDE"
 PERIOD_TITLES = {"week": "this week", "month": "this month", "all": "all time", "30d": "last 30 days"}
-
-
-# Button ids: stable, short (Discord caps custom_id at 100) and carrying the post id, so a button
-# pressed after a restart still finds its post.
-def answer_id(post_id: int, shown: int) -> str:
-    return f"sb:a:{post_id}:{shown}"
-
-
-def words_id(post_id: int) -> str:
-    return f"sb:w:{post_id}"
-
-
-def reveal_id(post_id: int) -> str:
-    return f"sb:r:{post_id}"
-
-
-def more_id(post_id: int) -> str:
-    return f"sb:m:{post_id}"
-
-
-def rate_id(post_id: int, rating: str) -> str:
-    return f"sb:s:{post_id}:{rating}"
-
-
-def topic_id(slug: str) -> str:
-    return f"sb:t:{slug}"
-
-
-PRACTICE_ID = "sb:q"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +39,9 @@ def question_card(post: PostView, visibility: Visibility = Visibility.PUBLIC) ->
         lines.append("")
         for shown, index in enumerate(post.order):
             lines.append(f"**{LETTERS[shown]}.** {options[index]}")
-            buttons.append(Button(answer_id(post.id, shown), LETTERS[shown], Style.PRIMARY))
-    buttons.append(Button(words_id(post.id), "Answer in words"))
-    buttons.append(Button(reveal_id(post.id), "Reveal"))
+            buttons.append(Button.of(AnswerChoice(post.id, shown), LETTERS[shown], Style.PRIMARY))
+    buttons.append(Button.of(AnswerInWords(post.id), "Answer in words"))
+    buttons.append(Button.of(Reveal(post.id), "Reveal"))
     return Message(
         title=f"{kind} · {q.topic} · {q.difficulty}",
         body="\n".join(lines),
@@ -110,7 +82,7 @@ def answer_feedback(
     if streak_bonus:
         earned += f" (includes a {streak}-day streak bonus of {streak_bonus})"
     lines.append(earned if points else "No points this time.")
-    buttons = (Button(more_id(post.id), "More"),) if q.explanation else ()
+    buttons = (Button.of(More(post.id), "More"),) if q.explanation else ()
     return Message(body="\n".join(lines), buttons=buttons, visibility=Visibility.EPHEMERAL, post_id=post.id)
 
 
@@ -126,11 +98,11 @@ def reveal_private(post: PostView, *, can_rate: bool) -> Message:
     fields = [Field("Key points", "\n".join(f"- {k.point}" for k in q.key_points))] if q.key_points else []
     buttons: list[Button] = []
     if q.explanation:
-        buttons.append(Button(more_id(post.id), "More"))
+        buttons.append(Button.of(More(post.id), "More"))
     if can_rate:
         for rating, style in (("again", Style.DANGER), ("hard", Style.SECONDARY),
                               ("good", Style.PRIMARY), ("easy", Style.SUCCESS)):
-            buttons.append(Button(rate_id(post.id, rating), rating.capitalize(), style))
+            buttons.append(Button.of(Rate(post.id, rating), rating.capitalize(), style))
     body = f"**{q.question}**\n\n{_correct_line(post)}{q.answer}"
     if can_rate:
         body += "\n\nHow well did you know it? Your rating schedules your next review (no points)."
@@ -201,5 +173,5 @@ def stats(s: MemberStats) -> Message:
         Field("Reviews due", str(s.due), inline=True),
         Field("Mastery by topic", mastery),
     )
-    buttons = (Button(PRACTICE_ID, "Practice now", Style.PRIMARY),) if s.due else ()
+    buttons = (Button.of(Practice(), "Practice now", Style.PRIMARY),) if s.due else ()
     return Message(title=f"Stats for {s.name}", fields=fields, buttons=buttons, visibility=Visibility.EPHEMERAL)

@@ -173,7 +173,7 @@ class ConsoleApp:
         self._seq += 1
         if message.buttons:
             seen.buttons, seen.seq = message.buttons, self._seq
-        if message.post_id is not None and any(b.id.startswith(("sb:a:", "sb:w:")) for b in message.buttons):
+        if message.post_id is not None and message.answerable:
             seen.open_post = message.post_id
 
     @property
@@ -322,7 +322,7 @@ class ConsoleApp:
             raise UserError(f"Choose a button from 1 to {len(buttons)}.")
         button = buttons[n - 1]
         self.write(f"({self.user} pressed {button.label})")
-        await self._deliver(await self.service.press(self.actor, button.id))
+        await self._deliver(await self.service.press(self.actor, button.action))
 
     async def _answer_words(self, text: str) -> None:
         mine = self._mine()

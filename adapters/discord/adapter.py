@@ -40,7 +40,7 @@ from adapters.discord.render import (
     render,
     safe_text,
 )
-from bot import views
+from bot import actions
 from bot.config import Settings
 from bot.errors import ConfigError, UnknownPost, UserError, new_reference
 from bot.messages import Message, ephemeral
@@ -186,8 +186,8 @@ class AnswerModal(discord.ui.Modal):
     button, so it is not kept in discord.py's store either."""
 
     def __init__(self, prompt: TextPrompt) -> None:
-        super().__init__(title=clip("Answer in words", MODAL_TITLE), custom_id=views.words_id(prompt.post_id),
-                         timeout=None)
+        super().__init__(title=clip("Answer in words", MODAL_TITLE),
+                         custom_id=actions.encode(actions.AnswerInWords(prompt.post_id)), timeout=None)
         self.add_item(discord.ui.TextDisplay(f"**{clip(safe_text(prompt.question), 1000)}**"))
         self.add_item(discord.ui.Label(
             text=clip("Your answer", MODAL_LABEL),
@@ -380,22 +380,23 @@ class DiscordPlatform:
         """Every button and modal of studybot, by custom id; other interactions are not ours."""
         data: Any = interaction.data or {}
         custom_id = data.get("custom_id", "") if isinstance(data, dict) else ""
-        if not isinstance(custom_id, str) or not custom_id.startswith("sb:"):
+        if not actions.is_ours(custom_id):
             return
+        action = actions.decode(custom_id)
         if interaction.type is discord.InteractionType.component:
             actor = self.actor(interaction)
             # A modal must be the first response: never defer the button that opens one.
-            await self.handle(interaction, lambda: self.service.press(actor, custom_id),
-                              defer_ephemeral=not custom_id.startswith("sb:t:"),
-                              can_defer=not custom_id.startswith("sb:w:"))
+            await self.handle(interaction, lambda: self.service.press(actor, action),
+                              defer_ephemeral=not isinstance(action, actions.PickTopic),
+                              can_defer=not isinstance(action, actions.AnswerInWords))
         elif interaction.type is discord.InteractionType.modal_submit:
             actor = self.actor(interaction)
             text = _submitted(data.get("components", []), ANSWER_INPUT)
-            post = _post_of(custom_id)
-            if post is None:
-                await self.handle(interaction, _unknown_post)
-            else:
+            if isinstance(action, actions.AnswerInWords):
+                post = action.post_id
                 await self.handle(interaction, lambda: self.service.answer_text(actor, post, text or ""))
+            else:
+                await self.handle(interaction, _unknown_post)
 
     # ----------------------------------------------------------------- plumbing
     def actor(self, interaction: discord.Interaction[StudyClient]) -> Actor:
@@ -469,7 +470,7 @@ class DiscordPlatform:
         else:
             message_id = await self.send(interaction, outcome)
             if (message_id is not None and not outcome.ephemeral and outcome.post_id is not None
-                    and any(b.id.startswith(("sb:a:", "sb:w:")) for b in outcome.buttons)):
+                    and outcome.answerable):
                 await self.service.set_message_ref(outcome.post_id, str(message_id))
 
     async def send(self, interaction: discord.Interaction[StudyClient], message: Message) -> int | None:
@@ -509,13 +510,6 @@ def _consume(task: asyncio.Future[Any]) -> None:
                   exc_info=task.exception())
 
 
-def _post_of(custom_id: str) -> int | None:
-    parts = custom_id.split(":")
-    if len(parts) == 3 and parts[1] == "w" and parts[2].isdigit():
-        return int(parts[2])
-    return None
-
-
 def _submitted(components: Any, custom_id: str) -> str | None:
     """The value of the modal input `custom_id` (inside action rows or labels)."""
     for component in components if isinstance(components, list) else []:
@@ -531,11 +525,11 @@ def _submitted(components: Any, custom_id: str) -> str | None:
 
 
 def _shows_post(message: discord.Message, post_id: int) -> bool:
-    wanted = (f"sb:a:{post_id}:", f"sb:w:{post_id}")
+    """The message is the card of `post_id`: one of its buttons answers that post."""
     for row in message.components:
         for child in getattr(row, "children", ()):
-            custom_id = getattr(child, "custom_id", None)
-            if isinstance(custom_id, str) and (custom_id.startswith(wanted[0]) or custom_id == wanted[1]):
+            action = actions.decode(getattr(child, "custom_id", None))
+            if isinstance(action, actions.AnswerChoice | actions.AnswerInWords) and action.post_id == post_id:
                 return True
     return False
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import discord
 
+from bot.actions import AnswerChoice
 from bot.messages import Message, Style
 from bot.text import defuse_mentions, outside_code
 
@@ -280,8 +281,8 @@ def _view(message: Message, dropped: list[str]) -> StaticView | None:
         seen.add(b.id)
         usable.append(b)
     # Answer options share the first row(s); the other actions start a row of their own.
-    answers = [b for b in usable if b.id.startswith("sb:a:")]
-    others = [b for b in usable if not b.id.startswith("sb:a:")]
+    answers = [b for b in usable if isinstance(b.action, AnswerChoice)]
+    others = [b for b in usable if not isinstance(b.action, AnswerChoice)]
     rows = [answers[i:i + ROW_BUTTONS] for i in range(0, len(answers), ROW_BUTTONS)]
     rows += [others[i:i + ROW_BUTTONS] for i in range(0, len(others), ROW_BUTTONS)]
     if len(rows) > ROWS:  # too many for separate rows: pack them all, answers first

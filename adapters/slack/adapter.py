@@ -42,7 +42,7 @@ from adapters.slack.render import (
     home_view,
     render,
 )
-from bot import views
+from bot import actions
 from bot.config import Settings
 from bot.errors import ConfigError, PermissionDenied, UnknownTopic, UserError, new_reference
 from bot.messages import Button, Message, Style, ephemeral
@@ -177,7 +177,7 @@ class SlackPlatform:
         self.app.command("/quiz")(self._on_quiz)
         self.app.command("/leaderboard")(self._on_leaderboard)
         self.app.command("/studybot")(self._on_studybot)
-        self.app.action(re.compile(r"^sb:"))(self._on_button)
+        self.app.action(re.compile("^" + re.escape(actions.PREFIX)))(self._on_button)
         self.app.view(WORDS_CALLBACK)(self._on_words)
         self.app.event("app_home_opened")(self._on_home)
         self.app.error(self._on_error)
@@ -363,7 +363,7 @@ class SlackPlatform:
             where.channel = await self.open_dm(where.user)
             where.direct = True
         actor = await self.actor(where)
-        await self.deliver(where, await self.service.press(actor, button_id))
+        await self.deliver(where, await self.service.press(actor, actions.decode(button_id)))
 
     async def _words(self, where: Where, metadata: str, text: str) -> None:
         try:
@@ -600,13 +600,13 @@ class SlackPlatform:
 
     # ----------------------------------------------------------------- canned messages
     def topic_picker(self) -> Message:
-        buttons = (Button(views.PRACTICE_ID, "My reviews", Style.PRIMARY), *self.service.topic_buttons())
+        buttons = (Button.of(actions.Practice(), "My reviews", Style.PRIMARY), *self.service.topic_buttons())
         return replace(ephemeral("Pick a topic for a practice question, or press *My reviews* for the ones "
                                  "due.", title="Practice"), buttons=buttons[:50])
 
     def _topic_help(self, exc: UnknownTopic) -> Message:
         bank = self.service.bank
-        found = tuple(Button(views.topic_id(slug), bank.topics[slug].title, Style.SECONDARY)
+        found = tuple(Button.of(actions.PickTopic(slug), bank.topics[slug].title, Style.SECONDARY)
                       for slug in exc.suggestions if slug in bank.topics)
         buttons = found or self.service.topic_buttons()
         body = f"⚠️ {exc}\n" + ("Closest topics:" if found else "The topics are:")

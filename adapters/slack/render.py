@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot import views
+from bot.actions import Practice
 from bot.messages import Button, Field, Message, Style
 from bot.text import defuse_mentions
 
@@ -300,7 +301,7 @@ def home_view(stats: Message, top: Sequence[views.Standing]) -> dict[str, Any]:
     """App Home: the member's progress with a "Practice now" button, then the team's top 5."""
     wanted = ("Points", "Streak", "Reviews due", "Accuracy")
     fields = tuple(f for f in stats.fields if f.name in wanted)
-    practice = Button(views.PRACTICE_ID, "Practice now", Style.PRIMARY)
+    practice = Button.of(Practice(), "Practice now", Style.PRIMARY)
     mine = Message(title="Your progress", fields=fields, buttons=(practice,),
                    footer="Practice now brings your most overdue review (or a new question) to a DM.")
     board = views.leaderboard("week", None, list(top)[:5])

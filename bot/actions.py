@@ -1,0 +1,114 @@
+"""Typed actions: every button and form of studybot, and the one codec that turns them into the short ids
+platforms carry (Discord custom_id, Slack action_id, a Telegram callback) and back. Nothing else parses ids.
+
+Ids are stable and self-describing (`sb:a:42:1` is "answer post 42 with the option shown second"), so a
+button pressed after a restart, or on a post from an older process, still finds its post. Every id fits the
+strictest platform limit (Telegram's 64 bytes; Discord allows 100 characters, Slack 255).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PREFIX = "sb:"
+ID_LIMITS = {"discord": 100, "slack": 255, "telegram": 64}
+MAX_ID_BYTES = min(ID_LIMITS.values())
+RATINGS = ("again", "hard", "good", "easy")
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerChoice:
+    post_id: int
+    shown: int  # the position of the option on the card (0 = A)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerInWords:
+    """Pressed: open the text prompt; submitted with text: grade it (the form carries the same id)."""
+
+    post_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reveal:
+    post_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class More:
+    post_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    post_id: int
+    rating: str  # one of RATINGS
+
+
+@dataclass(frozen=True, slots=True)
+class PickTopic:
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class Practice:
+    """A practice question from the member's reviews due."""
+
+
+Action = AnswerChoice | AnswerInWords | Reveal | More | Rate | PickTopic | Practice
+PostAction = AnswerChoice | AnswerInWords | Reveal | More | Rate
+
+_INT = r"([0-9]{1,18})"
+_PATTERNS: tuple[tuple[re.Pattern[str], type], ...] = (
+    (re.compile(rf"sb:a:{_INT}:([0-9])"), AnswerChoice),
+    (re.compile(rf"sb:w:{_INT}"), AnswerInWords),
+    (re.compile(rf"sb:r:{_INT}"), Reveal),
+    (re.compile(rf"sb:m:{_INT}"), More),
+    (re.compile(rf"sb:s:{_INT}:({'|'.join(RATINGS)})"), Rate),
+    (re.compile(r"sb:t:([a-z0-9]+(?:-[a-z0-9]+)*)"), PickTopic),
+    (re.compile(r"sb:q"), Practice),
+)
+
+
+def encode(action: Action) -> str:
+    """The platform id of `action`; ValueError when it would not fit every platform."""
+    match action:
+        case AnswerChoice(post_id, shown):
+            text = f"sb:a:{post_id}:{shown}"
+        case AnswerInWords(post_id):
+            text = f"sb:w:{post_id}"
+        case Reveal(post_id):
+            text = f"sb:r:{post_id}"
+        case More(post_id):
+            text = f"sb:m:{post_id}"
+        case Rate(post_id, rating):
+            text = f"sb:s:{post_id}:{rating}"
+        case PickTopic(slug):
+            text = f"sb:t:{slug}"
+        case Practice():
+            text = "sb:q"
+    if len(text.encode()) > MAX_ID_BYTES or decode(text) != action:
+        raise ValueError(f"action {action!r} has no valid id within {MAX_ID_BYTES} bytes")
+    return text
+
+
+def decode(text: object) -> Action | None:
+    """The action an id stands for, or None when it is not one of ours (or damaged)."""
+    if not isinstance(text, str) or not text.startswith(PREFIX) or len(text) > MAX_ID_BYTES:
+        return None
+    for pattern, kind in _PATTERNS:
+        found = pattern.fullmatch(text)
+        if found is None:
+            continue
+        args = found.groups()
+        if kind in (PickTopic, Practice):
+            return kind(*args)  # type: ignore[no-any-return,unused-ignore]
+        post = int(args[0])
+        return kind(post, int(args[1])) if kind is AnswerChoice else kind(post, *args[1:])  # type: ignore[no-any-return,unused-ignore]
+    return None
+
+
+def is_ours(text: object) -> bool:
+    """The id has studybot's prefix (it may still be damaged: decode tells)."""
+    return isinstance(text, str) and text.startswith(PREFIX)
