@@ -20,6 +20,7 @@ QUESTION_KEYS = {
 }
 MAX_BANK_FILE_BYTES = 4 * 1024 * 1024  # the largest shipped topic file is about 90 KB
 MAX_BANK_FILES = 1000
+MAX_TOPIC_SLUG = 40  # a topic button's id (sb:t:<slug>) must fit every platform's limit
 REQUIRED = ("id", "question", "difficulty", "answer", "key_points")
 
 
@@ -158,8 +159,9 @@ def _topic(path: Path, display: str, issues: list[BankIssue]) -> Topic | None:
     for key in sorted(set(data) - TOPIC_KEYS):
         issues.append(BankIssue(display, "unknown top-level field", line=lines.get(key), field=key))
     slug = data.get("topic")
-    if not isinstance(slug, str) or not SLUG.match(slug):
-        issues.append(BankIssue(display, "must be a lowercase slug", line=lines.get("topic", 1), field="topic"))
+    if not isinstance(slug, str) or not SLUG.match(slug) or len(slug) > MAX_TOPIC_SLUG:
+        issues.append(BankIssue(display, f"must be a lowercase slug of at most {MAX_TOPIC_SLUG} characters",
+                                line=lines.get("topic", 1), field="topic"))
     if not isinstance(data.get("title"), str) or not data["title"].strip():
         issues.append(BankIssue(display, "is required", line=lines.get("title", 1), field="title"))
     items = data.get("questions")
