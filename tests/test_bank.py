@@ -131,3 +131,16 @@ def test_fixture_bank_check_passes() -> None:
     out = io.StringIO()
     assert bank_check(FIXTURE_BANK, strict=True, out=out) == 0
     assert "strict check passed" in out.getvalue()
+
+
+def test_topic_lookup_by_unique_prefix_or_word(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "transformers-llm", [{"id": "one"}])
+    write(tmp_path, "b.yaml", "deep-learning", [{"id": "two"}])
+    write(tmp_path, "c.yaml", "machine-learning", [{"id": "three"}])
+    bank = load_bank(tmp_path)
+    assert bank.find_topic("transformers").slug == "transformers-llm"  # a prefix of the slug
+    assert bank.find_topic("LLM").slug == "transformers-llm"  # a word of the slug
+    assert bank.find_topic("mach").slug == "machine-learning"
+    with pytest.raises(UnknownTopic) as err:
+        bank.find_topic("learning")  # two topics have that word: ask, do not guess
+    assert set(err.value.suggestions) >= {"deep-learning", "machine-learning"}

@@ -72,6 +72,13 @@ class Topic:
     file: str = ""
 
 
+def _starts(topic: Topic, wanted: str) -> bool:
+    """The slug or title starts with `wanted`, or one of their words does (at a word boundary)."""
+    names = (topic.slug, topic.slug.replace("-", " "), topic.title.lower())
+    words = {w for name in names for w in name.replace("-", " ").split()}
+    return any(name.startswith(wanted) for name in names) or any(w.startswith(wanted) for w in words)
+
+
 @dataclass(frozen=True)
 class Bank:
     topics: dict[str, Topic]
@@ -94,11 +101,17 @@ class Bank:
         return len(self.questions)
 
     def find_topic(self, query: str) -> Topic:
-        """A topic by slug or title, case-insensitive; else UnknownTopic with the closest ones."""
+        """A topic by slug or title, case-insensitive; else the one topic whose slug or title starts with
+        the query, or has a word that does (`transformers` finds transformers-llm); else UnknownTopic with
+        the closest ones."""
         wanted = " ".join(query.strip().lower().replace("_", "-").split())
         for topic in self.topics.values():
             if wanted in (topic.slug, topic.title.lower(), topic.slug.replace("-", " ")):
                 return topic
+        if wanted:
+            prefixed = [t for t in self.topics.values() if _starts(t, wanted)]
+            if len(prefixed) == 1:
+                return prefixed[0]
         raise UnknownTopic(query, self.closest_topics(query))
 
     def closest_topics(self, query: str, limit: int = 3) -> list[str]:
