@@ -42,8 +42,11 @@ class UnknownPost(UserError):
 
 
 class PermissionDenied(UserError):
+    """`what` names the command; the dispatcher words who may use it in the platform's terms."""
+
     def __init__(self, what: str = "this command") -> None:
-        super().__init__(f"Only server admins can use {what}.")
+        self.what = what
+        super().__init__(f"Only admins can use {what}.")
 
 
 class InvalidInput(UserError):

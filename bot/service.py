@@ -628,17 +628,6 @@ class StudyService:
             f"Topics: {topics} · {levels}\nReveal: {reveal}\nWeekly digest: {digest}",
             title="studybot status")
 
-    def help(self) -> Message:
-        topics = ", ".join(self.bank.topics)
-        return ephemeral(
-            "**/quiz [topic] [difficulty]**: a practice question (no topic: your most overdue review)\n"
-            "**/daily**: today's question in this channel\n"
-            "**/leaderboard [week|month|all|30d] [topic]**\n"
-            "**/stats [member]**: points, accuracy, streaks, mastery, reviews due\n"
-            "**/studybot setup | digest | pause | resume | status**: admins only\n"
-            f"Topics: {topics}",
-            title="studybot help")
-
     def topic_buttons(self, query: str = "") -> tuple[Button, ...]:
         found = self.bank.search_topics(query) if query else list(self.bank.topics.values())
         return tuple(Button.of(actions.PickTopic(t.slug), t.title, Style.SECONDARY) for t in found[:25])

@@ -17,10 +17,27 @@ from zoneinfo import ZoneInfo
 
 from bot.bank.model import DIFFICULTIES
 from bot.clock import ManualClock
+from bot.dispatch import (
+    Command,
+    Daily,
+    Digest,
+    Dispatcher,
+    Leaderboard,
+    OpenPrompt,
+    Pause,
+    Press,
+    Quiz,
+    Reply,
+    Setup,
+    Stats,
+    Status,
+    SubmitWords,
+    wording,
+)
 from bot.errors import UserError, new_reference
 from bot.messages import Button, Message
-from bot.schedule import KIND_TITLES, Scheduler, next_post_after
-from bot.service import Actor, AnswerResult, ChannelSettings, StudyService, TextPrompt
+from bot.schedule import KIND_TITLES, Scheduler
+from bot.service import Actor, ChannelSettings, StudyService, TextPrompt
 
 log = logging.getLogger(__name__)
 COMMUNITY = "console"
@@ -32,19 +49,6 @@ _BUTTON = re.compile(r"[0-9]{1,4}")
 MAX_ADVANCE = timedelta(days=90)
 MAX_LINE_CHARS = 4000  # longer lines are refused (and read no further), whatever is pasted
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
-
-HELP = """Commands:
-  /quiz [topic] [difficulty]     a practice question (no topic: your most overdue review)
-  /daily                         today's question in this channel
-  /leaderboard [week|month|all|30d] [topic]
-  /stats [name]                  points, accuracy, streaks, mastery, reviews due
-  /studybot setup [HH:MM] [timezone] [days] [topics] | digest [day] [HH:MM] | pause | resume | status
-  /as NAME                       act as that member
-  /press N                       press button N of the last message you can see
-  /advance DURATION              move the clock (e.g. 30m, 2h, 1d, 7d), running what falls due
-  /help, /quit
-A plain line answers the open question in words."""
-
 
 def _plain(text: str) -> str:
     return _BOLD.sub(r"\1", text)
@@ -125,6 +129,7 @@ class ConsoleApp:
         self.out = out
         self.user = user
         self.scheduler = Scheduler(service, {"console": ConsolePublisher(self)})
+        self.dispatcher = Dispatcher(service)
         self._public = _Seen()
         self._private: dict[str, _Seen] = {}
         self._seq = 0
@@ -244,16 +249,17 @@ class ConsoleApp:
     def _refuse_long_line(self) -> None:
         self.write(f"(private to {self.user}) ⚠ That line is too long; keep it under {MAX_LINE_CHARS} characters.")
 
-    async def _deliver(self, reply: Message | TextPrompt | AnswerResult) -> None:
-        if isinstance(reply, AnswerResult):
-            self.show(reply.feedback, public=False)
-            if reply.card is not None and reply.card.footer:
-                self.write(f"(public post updated: {reply.card.footer})")
-        elif isinstance(reply, TextPrompt):
-            self._mine().prompt = reply
-            self.write(f"(private to {self.user}) Type your answer to “{reply.question}” as a plain line.")
-        else:
-            self.show(reply, public=not reply.ephemeral)
+    async def _run(self, command: Command) -> None:
+        """One command through the core's pipeline; its effects printed as the member would see them."""
+        for effect in await self.dispatcher.run(self.actor, command, log):
+            if isinstance(effect, Reply):
+                self.show(effect.message, public=not effect.message.ephemeral)
+            elif isinstance(effect, OpenPrompt):
+                self._mine().prompt = effect.prompt
+                self.write(f"(private to {self.user}) Type your answer to “{effect.prompt.question}” as a plain "
+                           "line.")
+            elif effect.card.footer:
+                self.write(f"(public post updated: {effect.card.footer})")
 
     async def _run_due(self) -> None:
         await self.scheduler.run_due()
@@ -269,44 +275,40 @@ class ConsoleApp:
         difficulty = None
         if args and args[-1].lower() in DIFFICULTIES:
             difficulty = args.pop().lower()
-        await self._deliver(await self.service.quiz(self.actor, " ".join(args) or None, difficulty))
+        await self._run(Quiz(" ".join(args) or None, difficulty))
 
     async def _daily(self, args: list[str]) -> None:
-        settings = await self.service.channel_settings(await self.service.channel_id(self.actor))
-        await self._deliver(await self.service.daily(self.actor, next_post_after(settings, self.clock.now())))
+        await self._run(Daily())
 
     async def _leaderboard(self, args: list[str]) -> None:
-        period = args[0] if args else "week"
-        await self._deliver(await self.service.leaderboard(self.actor, period, " ".join(args[1:]) or None))
+        await self._run(Leaderboard(args[0] if args else "week", " ".join(args[1:]) or None))
 
     async def _stats(self, args: list[str]) -> None:
         name = " ".join(args) or None
-        await self._deliver(await self.service.stats(self.actor, name, name))
+        await self._run(Stats(name, name))
 
     async def _studybot(self, args: list[str]) -> None:
         sub = args[0].lower() if args else "help"
         rest = args[1:]
         if sub == "setup":
-            await self._deliver(await self.service.setup(
-                self.actor, time=rest[0] if rest else "09:00",
-                timezone=rest[1] if len(rest) > 1 else None, days=rest[2] if len(rest) > 2 else "weekdays",
-                topics=rest[3] if len(rest) > 3 else ""))
+            await self._run(Setup(time=rest[0] if rest else "09:00", timezone=rest[1] if len(rest) > 1 else None,
+                                  days=rest[2] if len(rest) > 2 else "weekdays",
+                                  topics=rest[3] if len(rest) > 3 else ""))
             settings = await self.service.channel_settings(await self.service.channel_id(self.actor))
             self._channel_zone = settings.zone
         elif sub == "digest":
-            await self._deliver(await self.service.set_digest(
-                self.actor, day=rest[0] if rest else "mon", time=rest[1] if len(rest) > 1 else "09:00"))
+            await self._run(Digest(day=rest[0] if rest else "mon", time=rest[1] if len(rest) > 1 else "09:00"))
         elif sub in ("pause", "resume"):
-            await self._deliver(await self.service.set_paused(self.actor, sub == "pause"))
+            await self._run(Pause(sub == "pause"))
         elif sub == "status":
-            await self._deliver(await self.service.status(self.actor))
+            await self._run(Status())
         elif sub == "stats":
             await self._stats(rest)
         else:
             await self._help([])
 
     async def _help(self, args: list[str]) -> None:
-        self.write(HELP)
+        self.write(wording("console").help)
         self.write("Topics: " + ", ".join(self.service.bank.topics))
 
     async def _press(self, args: list[str]) -> None:
@@ -322,7 +324,7 @@ class ConsoleApp:
             raise UserError(f"Choose a button from 1 to {len(buttons)}.")
         button = buttons[n - 1]
         self.write(f"({self.user} pressed {button.label})")
-        await self._deliver(await self.service.press(self.actor, button.action))
+        await self._run(Press(button.action))
 
     async def _answer_words(self, text: str) -> None:
         mine = self._mine()
@@ -330,7 +332,7 @@ class ConsoleApp:
         if post is None:
             raise UserError("There is no open question. Try /quiz or /daily.")
         mine.prompt = None
-        await self._deliver(await self.service.answer_text(self.actor, post, text))
+        await self._run(SubmitWords(post, text))
 
     async def _advance(self, args: list[str]) -> None:
         if not args:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,10 +41,28 @@ from adapters.discord.render import (
 )
 from bot import actions
 from bot.config import Settings
-from bot.errors import ConfigError, UnknownPost, UserError, new_reference
+from bot.dispatch import (
+    Command,
+    Daily,
+    Digest,
+    Dispatcher,
+    Effect,
+    Leaderboard,
+    OpenPrompt,
+    Pause,
+    Press,
+    Quiz,
+    RefreshCard,
+    Setup,
+    Stats,
+    Status,
+    SubmitWords,
+    wording,
+)
+from bot.errors import ConfigError, new_reference
 from bot.messages import Message, ephemeral
-from bot.schedule import Publisher, next_post_after
-from bot.service import Actor, AnswerResult, Reply, StudyService, TextPrompt
+from bot.schedule import Publisher
+from bot.service import Actor, StudyService, TextPrompt
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +79,8 @@ GUILD_READY_TIMEOUT = 2.0  # discord.py's default wait for the servers' data bef
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 API_VERSION_PATH = "/api/v10"
-SORRY = "Something went wrong (ref {ref}). Please try again; if it keeps happening, tell a server admin."
 RESTARTING = "studybot is restarting; try again in a minute."
 UNKNOWN_INTERACTION = 10062  # Discord's error code for an interaction answered too late (or twice)
-
-Outcome = Reply | AnswerResult
 
 
 def endpoints(settings: Settings) -> tuple[str | None, yarl.URL | None]:
@@ -102,7 +116,7 @@ class StudyTree(app_commands.CommandTree["StudyClient"]):
         else:
             ref = new_reference()
             log.error("Discord command %s failed (ref %s)", _describe(interaction), ref, exc_info=error)
-            text = SORRY.format(ref=ref)
+            text = wording(PLATFORM).sorry.format(ref=ref)
         await interaction.client.platform.try_send(interaction, ephemeral(text))
 
 
@@ -217,6 +231,7 @@ class DiscordPlatform:
         self.publisher: Publisher = (DiscordPublisher(lambda: self.client) if publish_retry_delays is None
                                      else DiscordPublisher(lambda: self.client, publish_retry_delays))
         self.cards = CardUpdater(self)
+        self.dispatcher = Dispatcher(service)
         self.synced: list[app_commands.AppCommand] = []
         self._runner: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
@@ -308,51 +323,32 @@ class DiscordPlatform:
     # ----------------------------------------------------------------- commands
     async def quiz(self, interaction: discord.Interaction[StudyClient], topic: str | None, difficulty: str | None,
                    private: bool) -> None:
-        actor = self.actor(interaction)
-        await self.handle(interaction, lambda: self.service.quiz(actor, topic, difficulty, private),
-                          defer_ephemeral=private)
+        await self.handle(interaction, Quiz(topic, difficulty, private), defer_ephemeral=private)
 
     async def daily(self, interaction: discord.Interaction[StudyClient]) -> None:
-        actor = self.actor(interaction)
-
-        async def work() -> Message:
-            settings = await self.service.channel_settings(await self.service.channel_id(actor))
-            return await self.service.daily(actor, next_post_after(settings, self.service.clock.now()))
-
-        await self.handle(interaction, work)
+        await self.handle(interaction, Daily())
 
     async def leaderboard(self, interaction: discord.Interaction[StudyClient], period: str,
                           topic: str | None) -> None:
-        actor = self.actor(interaction)
-        await self.handle(interaction, lambda: self.service.leaderboard(actor, period, topic), defer_ephemeral=False)
+        await self.handle(interaction, Leaderboard(period, topic), defer_ephemeral=False)
 
     async def stats(self, interaction: discord.Interaction[StudyClient],
                     member: discord.User | discord.Member | None) -> None:
-        actor = self.actor(interaction)
-        if member is None:
-            await self.handle(interaction, lambda: self.service.stats(actor))
-        else:
-            await self.handle(interaction, lambda: self.service.stats(actor, str(member.id), member.display_name))
+        await self.handle(interaction, Stats() if member is None else Stats(str(member.id), member.display_name))
 
     async def setup(self, interaction: discord.Interaction[StudyClient], channel: discord.TextChannel, *, time: str,
                     timezone: str, days: str, topics: str) -> None:
-        actor = self.actor(interaction)
-        await self.handle(interaction, lambda: self.service.setup(
-            actor, channel=str(channel.id), time=time, timezone=timezone, days=days, topics=topics))
+        await self.handle(interaction, Setup(str(channel.id), time, timezone, days, topics))
 
     async def digest(self, interaction: discord.Interaction[StudyClient], channel: discord.TextChannel, day: str,
                      time: str) -> None:
-        actor = self.actor(interaction)
-        await self.handle(interaction, lambda: self.service.set_digest(actor, channel=str(channel.id), day=day,
-                                                                       time=time))
+        await self.handle(interaction, Digest(str(channel.id), day, time))
 
     async def pause(self, interaction: discord.Interaction[StudyClient], paused: bool) -> None:
-        actor = self.actor(interaction)
-        await self.handle(interaction, lambda: self.service.set_paused(actor, paused))
+        await self.handle(interaction, Pause(paused))
 
     async def status(self, interaction: discord.Interaction[StudyClient]) -> None:
-        actor = self.actor(interaction)
-        await self.handle(interaction, lambda: self.service.status(actor))
+        await self.handle(interaction, Status())
 
     def topic_choices(self, current: str) -> list[app_commands.Choice[str]]:
         try:
@@ -384,19 +380,13 @@ class DiscordPlatform:
             return
         action = actions.decode(custom_id)
         if interaction.type is discord.InteractionType.component:
-            actor = self.actor(interaction)
             # A modal must be the first response: never defer the button that opens one.
-            await self.handle(interaction, lambda: self.service.press(actor, action),
-                              defer_ephemeral=not isinstance(action, actions.PickTopic),
+            await self.handle(interaction, Press(action), defer_ephemeral=not isinstance(action, actions.PickTopic),
                               can_defer=not isinstance(action, actions.AnswerInWords))
         elif interaction.type is discord.InteractionType.modal_submit:
-            actor = self.actor(interaction)
             text = _submitted(data.get("components", []), ANSWER_INPUT)
-            if isinstance(action, actions.AnswerInWords):
-                post = action.post_id
-                await self.handle(interaction, lambda: self.service.answer_text(actor, post, text or ""))
-            else:
-                await self.handle(interaction, _unknown_post)
+            post = action.post_id if isinstance(action, actions.AnswerInWords) else 0  # 0: no such post
+            await self.handle(interaction, SubmitWords(post, text or ""))
 
     # ----------------------------------------------------------------- plumbing
     def actor(self, interaction: discord.Interaction[StudyClient]) -> Actor:
@@ -416,9 +406,9 @@ class DiscordPlatform:
             channel_name=getattr(channel, "name", None) or "",
         )
 
-    async def handle(self, interaction: discord.Interaction[StudyClient], work: Callable[[], Awaitable[Outcome]],
+    async def handle(self, interaction: discord.Interaction[StudyClient], command: Command,
                      *, defer_ephemeral: bool = True, can_defer: bool = True) -> None:
-        """Run `work` and deliver its outcome; acknowledge first when it is slow; turn errors into messages."""
+        """Run `command` and deliver its effects; acknowledge first when it is slow; turn errors into messages."""
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
@@ -427,7 +417,7 @@ class DiscordPlatform:
             if self._stopping:
                 await self.send(interaction, ephemeral(RESTARTING))
                 return
-            job = asyncio.ensure_future(work())
+            job = asyncio.ensure_future(self.dispatcher.run(self.actor(interaction), command, log))
             try:
                 done, _ = await asyncio.wait({job}, timeout=self.defer_after)
                 if not done and can_defer and not interaction.response.is_done():
@@ -437,8 +427,6 @@ class DiscordPlatform:
                 if not job.done():  # the acknowledgement failed: let the work finish, it was committed to
                     job.add_done_callback(_consume)
             await self.deliver(interaction, outcome)
-        except UserError as exc:
-            await self.try_send(interaction, ephemeral(str(exc)))
         except Exception as exc:
             if isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_INTERACTION:
                 # Too late: Discord has dropped the interaction (and told the member it failed). The work is
@@ -447,31 +435,29 @@ class DiscordPlatform:
                 log.warning("Discord interaction %s expired before its reply (%.1f s after it was created)",
                             _describe(interaction), age)
                 return
-            ref = new_reference()
-            log.exception("Discord interaction %s failed (ref %s)", _describe(interaction), ref)
-            await self.try_send(interaction, ephemeral(SORRY.format(ref=ref)))
+            await self.try_send(interaction, self.dispatcher.failure(PLATFORM, exc, _describe(interaction), log))
         finally:
             if task is not None:
                 self._inflight.discard(task)
                 if not self._inflight:
                     self._idle.set()
 
-    async def deliver(self, interaction: discord.Interaction[StudyClient], outcome: Outcome) -> None:
-        if isinstance(outcome, TextPrompt):
-            if interaction.response.is_done():  # only when it was deferred: a modal can no longer open
-                await self.send(interaction, ephemeral("That took too long; press “Answer in words” again."))
+    async def deliver(self, interaction: discord.Interaction[StudyClient], effects: list[Effect]) -> None:
+        # A recorded answer's card is refreshed first: the public count goes up even if the feedback fails.
+        for effect in sorted(effects, key=lambda e: not isinstance(e, RefreshCard)):
+            if isinstance(effect, RefreshCard):
+                await self._update_card(interaction, effect.post_id, effect.card)
+            elif isinstance(effect, OpenPrompt):
+                if interaction.response.is_done():  # only when it was deferred: a modal can no longer open
+                    await self.send(interaction, ephemeral("That took too long; press “Answer in words” again."))
+                else:
+                    await interaction.response.send_modal(AnswerModal(effect.prompt))
             else:
-                await interaction.response.send_modal(AnswerModal(outcome))
-        elif isinstance(outcome, AnswerResult):
-            # The answer is recorded: the public count goes up even if the feedback cannot be sent.
-            if outcome.card is not None and outcome.card.post_id is not None:
-                await self._update_card(interaction, outcome.card.post_id, outcome.card)
-            await self.send(interaction, outcome.feedback)
-        else:
-            message_id = await self.send(interaction, outcome)
-            if (message_id is not None and not outcome.ephemeral and outcome.post_id is not None
-                    and outcome.answerable):
-                await self.service.set_message_ref(outcome.post_id, str(message_id))
+                message = effect.message
+                message_id = await self.send(interaction, message)
+                if message_id is not None and not message.ephemeral and message.post_id is not None \
+                        and message.answerable:
+                    await self.dispatcher.remember(message.post_id, str(message_id))
 
     async def send(self, interaction: discord.Interaction[StudyClient], message: Message) -> int | None:
         """Reply (or follow up when already acknowledged); returns the new message's id when known."""
@@ -498,10 +484,6 @@ class DiscordPlatform:
         ref = await self.service.message_ref(post_id)
         if ref and ref.isdigit() and interaction.channel_id is not None:
             self.cards.submit(interaction.channel_id, int(ref), post_id, card)
-
-
-async def _unknown_post() -> Outcome:
-    raise UnknownPost()
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

@@ -16,7 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -44,10 +44,29 @@ from adapters.slack.render import (
 )
 from bot import actions
 from bot.config import Settings
-from bot.errors import ConfigError, PermissionDenied, UnknownTopic, UserError, new_reference
-from bot.messages import Button, Message, Style, ephemeral
-from bot.schedule import Publisher, next_post_after
-from bot.service import Actor, AnswerResult, ChannelSettings, StudyService, TextPrompt
+from bot.dispatch import (
+    Command,
+    Daily,
+    Digest,
+    Dispatcher,
+    Effect,
+    Help,
+    Leaderboard,
+    OpenPrompt,
+    Pause,
+    Press,
+    Quiz,
+    RefreshCard,
+    Setup,
+    Stats,
+    Status,
+    SubmitWords,
+    TopicPicker,
+)
+from bot.errors import ConfigError, UserError, new_reference
+from bot.messages import Message
+from bot.schedule import Publisher
+from bot.service import Actor, ChannelSettings, StudyService, TextPrompt
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +81,6 @@ MAX_CONCURRENT_WORK = 32  # interactions processed at once after their ack; the 
 ADMIN_SUBCOMMANDS = frozenset({"setup", "digest", "pause", "resume", "status"})
 NOT_IN_CHANNEL = frozenset({"not_in_channel", "channel_not_found"})
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
-
-HELP = """**/quiz [topic] [easy|medium|hard]**: a practice question (alone: pick a topic)
-**/leaderboard [week|month|all|30d] [topic]**
-**/studybot stats [@member]**: points, accuracy, streaks, mastery, reviews due
-**/studybot daily**: today's question in this channel
-**/studybot setup [#channel] [HH:MM] [timezone] [weekdays|daily|mon,wed,fri] [topics] [easy,medium] [reveal=MIN]**
-**/studybot digest [#channel] [day] [HH:MM]** · **pause** · **resume** · **status**: workspace admins only
-Your progress and reviews due are on studybot's Home tab."""
-
 
 def retry_handlers() -> list[AsyncRetryHandler]:
     """Connection resets once, rate limits (HTTP 429, honouring Retry-After) up to three times."""
@@ -154,6 +164,7 @@ class SlackPlatform:
                                      retry_handlers=retry_handlers(), logger=log)
         self.app = AsyncApp(client=self.client, signing_secret=settings.slack_signing_secret, name="studybot",
                             process_before_response=False, logger=logging.getLogger("slack_bolt"))
+        self.dispatcher = Dispatcher(service)
         self.publisher: Publisher = SlackPublisher(self)
         self.port: int | None = None  # the HTTP port actually bound (settings.slack_port may be 0)
         self.bot_user: str | None = None
@@ -293,17 +304,8 @@ class SlackPlatform:
         try:
             async with self._work:
                 await work()
-        except UnknownTopic as exc:
-            await self._safely_tell(where, self._topic_help(exc))
-        except PermissionDenied as exc:
-            text = str(exc).replace("server admins", "workspace admins and owners")
-            await self._safely_tell(where, ephemeral(f"⛔ {text}"))
-        except UserError as exc:
-            await self._safely_tell(where, ephemeral(f"⚠️ {exc}"))
-        except Exception:
-            ref = new_reference()
-            log.exception("slack: %s failed (ref %s)", what, ref)
-            await self._safely_tell(where, ephemeral(f"Something went wrong (ref {ref})."))
+        except Exception as exc:  # a mistake in the command's words, or a failed delivery
+            await self._safely_tell(where, self.dispatcher.failure(PLATFORM, exc, what, log))
         finally:
             if task is not None:
                 self._inflight.discard(task)
@@ -314,56 +316,46 @@ class SlackPlatform:
         except Exception:
             log.exception("slack: could not tell %s about an error", where.user)
 
+    async def _dispatch(self, where: Where, command: Command, *, admin_check: bool = False) -> None:
+        actor = await self.actor(where, admin_check=admin_check)
+        await self.deliver(where, await self.dispatcher.run(actor, command, log))
+
     async def _quiz(self, where: Where, text: str) -> None:
         args = commands.parse_quiz(text)
-        actor = await self.actor(where)
-        if args.topic is None and args.difficulty is None:
-            await self.send_ephemeral(where, self.topic_picker())
-            return
-        await self.deliver(where, await self.service.quiz(actor, args.topic, args.difficulty))
+        alone = args.topic is None and args.difficulty is None
+        await self._dispatch(where, TopicPicker() if alone else Quiz(args.topic, args.difficulty))
 
     async def _leaderboard(self, where: Where, text: str) -> None:
-        period, topic = commands.parse_leaderboard(text)
-        actor = await self.actor(where)
-        await self.deliver(where, await self.service.leaderboard(actor, period, topic))
+        await self._dispatch(where, Leaderboard(*commands.parse_leaderboard(text)))
 
     async def _studybot(self, where: Where, text: str) -> None:
         sub, rest = commands.split_subcommand(text)
-        actor = await self.actor(where, admin_check=sub in ADMIN_SUBCOMMANDS)
-        service = self.service
-        reply: Message
+        command: Command
         if sub == "setup":
-            reply = await service.setup(actor, **commands.parse_setup(rest))
+            command = Setup(**commands.parse_setup(rest))
         elif sub == "digest":
-            reply = await service.set_digest(actor, **commands.parse_digest(rest))
+            command = Digest(**commands.parse_digest(rest))
         elif sub in ("pause", "resume"):
-            channel = commands.parse_channel_only(rest, f"Usage: /studybot {sub} [#channel]")
-            reply = await service.set_paused(actor, sub == "pause", channel)
+            command = Pause(sub == "pause", commands.parse_channel_only(rest, f"Usage: /studybot {sub} [#channel]"))
         elif sub == "status":
-            reply = await service.status(actor, commands.parse_channel_only(rest, "Usage: /studybot status [#channel]"))
+            command = Status(commands.parse_channel_only(rest, "Usage: /studybot status [#channel]"))
         elif sub == "stats":
             target = commands.user_ref(rest) if rest.strip() else None
             if rest.strip() and target is None:
                 raise UserError("Usage: /studybot stats [@member]")
-            if target is None:
-                reply = await service.stats(actor)
-            else:
-                name = target[1] or (await self.profile(target[0], target[0]))[0]
-                reply = await service.stats(actor, target[0], name)
+            name = None if target is None else target[1] or (await self.profile(target[0], target[0]))[0]
+            command = Stats(None if target is None else target[0], name)
         elif sub == "daily":
-            settings = await service.channel_settings(await service.channel_id(actor))
-            reply = await service.daily(actor, next_post_after(settings, service.clock.now()))
+            command = Daily()
         else:
-            prefix = "" if sub == "help" else f"There is no /studybot {sub}. "
-            reply = self.help(prefix)
-        await self.deliver(where, reply)
+            command = Help("" if sub == "help" else f"There is no /studybot {sub}. ")
+        await self._dispatch(where, command, admin_check=sub in ADMIN_SUBCOMMANDS)
 
     async def _press(self, where: Where, button_id: str) -> None:
         if where.channel is None:  # pressed on the Home tab: continue in a DM with the member
             where.channel = await self.open_dm(where.user)
             where.direct = True
-        actor = await self.actor(where)
-        await self.deliver(where, await self.service.press(actor, actions.decode(button_id)))
+        await self._dispatch(where, Press(actions.decode(button_id)))
 
     async def _words(self, where: Where, metadata: str, text: str) -> None:
         try:
@@ -377,8 +369,7 @@ class SlackPlatform:
         where.ephemeral = bool(meta.get("e"))
         where.direct = bool(meta.get("d"))
         where.channel_name = str(meta.get("n") or "")
-        actor = await self.actor(where)
-        await self.deliver(where, await self.service.answer_text(actor, post_id, text))
+        await self._dispatch(where, SubmitWords(post_id, text))
 
     async def publish_home(self, where: Where) -> None:
         actor = await self.actor(where)
@@ -388,17 +379,16 @@ class SlackPlatform:
         await self.client.views_publish(user_id=where.user, view=home_view(stats, top))
 
     # ----------------------------------------------------------------- replies
-    async def deliver(self, where: Where, reply: Message | TextPrompt | AnswerResult) -> None:
-        if isinstance(reply, AnswerResult):
-            await self.send_ephemeral(where, reply.feedback)
-            if reply.recorded and reply.card is not None and reply.card.post_id is not None:
-                await self.refresh_card(where, reply.card.post_id)
-        elif isinstance(reply, TextPrompt):
-            await self.open_answer_modal(where, reply)
-        elif reply.ephemeral:
-            await self.send_ephemeral(where, reply)
-        else:
-            await self.send_public(where, reply)
+    async def deliver(self, where: Where, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, RefreshCard):
+                await self.refresh_card(where, effect.post_id)
+            elif isinstance(effect, OpenPrompt):
+                await self.open_answer_modal(where, effect.prompt)
+            elif effect.message.ephemeral:
+                await self.send_ephemeral(where, effect.message)
+            else:
+                await self.send_public(where, effect.message)
 
     async def post_message(self, channel: str, message: Message) -> str:
         response = await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False,
@@ -418,7 +408,7 @@ class SlackPlatform:
                 return
             raise UserError("I'm not a member of this channel. Add me with /invite @studybot and try again.") from None
         if message.post_id is not None:
-            await self.service.set_message_ref(message.post_id, f"{where.channel}:{ts}")
+            await self.dispatcher.remember(message.post_id, f"{where.channel}:{ts}")
 
     async def send_ephemeral(self, where: Where, message: Message) -> None:
         if where.direct or where.channel is None:
@@ -597,21 +587,3 @@ class SlackPlatform:
             message_ts=container.get("message_ts") or (body.get("message") or {}).get("ts") or None,
             ephemeral=bool(container.get("is_ephemeral")), direct=in_view,
         )
-
-    # ----------------------------------------------------------------- canned messages
-    def topic_picker(self) -> Message:
-        buttons = (Button.of(actions.Practice(), "My reviews", Style.PRIMARY), *self.service.topic_buttons())
-        return replace(ephemeral("Pick a topic for a practice question, or press *My reviews* for the ones "
-                                 "due.", title="Practice"), buttons=buttons[:50])
-
-    def _topic_help(self, exc: UnknownTopic) -> Message:
-        bank = self.service.bank
-        found = tuple(Button.of(actions.PickTopic(slug), bank.topics[slug].title, Style.SECONDARY)
-                      for slug in exc.suggestions if slug in bank.topics)
-        buttons = found or self.service.topic_buttons()
-        body = f"⚠️ {exc}\n" + ("Closest topics:" if found else "The topics are:")
-        return replace(ephemeral(body), buttons=buttons)
-
-    def help(self, prefix: str = "") -> Message:
-        topics = ", ".join(self.service.bank.topics)
-        return ephemeral(f"{prefix}{HELP}\nTopics: {topics}", title="studybot help")

@@ -1,0 +1,273 @@
+"""The interaction pipeline: adapters turn platform events into typed commands, the dispatcher runs them
+against the study service and returns effects for the adapter to render. Error mapping lives here once: a
+member's mistake becomes a private, friendly line in the platform's words; anything else is logged with a
+reference the member can quote.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from bot.actions import Action, PickTopic, Practice
+from bot.errors import PermissionDenied, UnknownTopic, UserError, new_reference
+from bot.messages import Button, Message, Style, ephemeral
+from bot.schedule import next_post_after
+from bot.service import Actor, AnswerResult, StudyService, TextPrompt
+
+
+# ----------------------------------------------------------------- commands
+@dataclass(frozen=True, slots=True)
+class Quiz:
+    topic: str | None = None
+    difficulty: str | None = None
+    private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Daily:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Leaderboard:
+    period: str = "week"
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    member: str | None = None  # the platform's user id; None: the actor
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    channel: str | None = None
+    time: str = "09:00"
+    timezone: str | None = None
+    days: str = "weekdays"
+    topics: str = ""
+    difficulties: str = ""
+    reveal_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    channel: str | None = None
+    day: str = "mon"
+    time: str = "09:00"
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    paused: bool
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    prefix: str = ""  # e.g. "There is no /studybot foo. "
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPicker:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    action: Action | None  # None: an id of ours that no longer decodes (damaged or from a newer version)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitWords:
+    post_id: int
+    text: str
+
+
+Command = (Quiz | Daily | Leaderboard | Stats | Setup | Digest | Pause | Status | Help | TopicPicker | Press
+           | SubmitWords)
+
+
+# ----------------------------------------------------------------- effects
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Send `message` (public or private by its visibility). When it is a question card posted publicly,
+    the adapter reports the platform's message reference back through `Dispatcher.remember`."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPrompt:
+    """Ask for an answer in words (a modal, or a prompt in the terminal)."""
+
+    prompt: TextPrompt
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshCard:
+    """An answer was recorded: the public card of the post shows a new count."""
+
+    post_id: int
+    card: Message
+
+
+Effect = Reply | OpenPrompt | RefreshCard
+
+
+# ----------------------------------------------------------------- wording
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """How one platform names things in the messages the core writes."""
+
+    admins: str  # who may run admin commands
+    help: str
+    warn: str = ""  # the prefix of a member's mistake
+    refuse: str = ""  # the prefix of a permission refusal
+    sorry: str = "Something went wrong (ref {ref})."
+    suggest_buttons: bool = True  # an unknown topic comes with buttons for the closest ones
+
+
+WORDING: dict[str, Wording] = {
+    "discord": Wording(
+        admins="server admins",
+        help="**/quiz [topic] [difficulty]**: a practice question (no topic: your most overdue review)\n"
+             "**/daily**: today's question in this channel\n"
+             "**/leaderboard [week|month|all|30d] [topic]**\n"
+             "**/stats [member]**: points, accuracy, streaks, mastery, reviews due\n"
+             "**/studybot setup | digest | pause | resume | status**: server admins only",
+        sorry="Something went wrong (ref {ref}). Please try again; if it keeps happening, tell a server admin."),
+    "slack": Wording(
+        admins="workspace admins and owners",
+        help="**/quiz [topic] [easy|medium|hard]**: a practice question (alone: pick a topic)\n"
+             "**/leaderboard [week|month|all|30d] [topic]**\n"
+             "**/studybot stats [@member]**: points, accuracy, streaks, mastery, reviews due\n"
+             "**/studybot daily**: today's question in this channel\n"
+             "**/studybot setup [#channel] [HH:MM] [timezone] [weekdays|daily|mon,wed,fri] [topics] [easy,medium] "
+             "[reveal=MIN]**\n"
+             "**/studybot digest [#channel] [day] [HH:MM]** · **pause** · **resume** · **status**: workspace admins "
+             "only\nYour progress and reviews due are on studybot's Home tab.",
+        warn="⚠️ ", refuse="⛔ "),
+    "console": Wording(
+        admins="admins",
+        help="Commands:\n"
+             "  /quiz [topic] [difficulty]     a practice question (no topic: your most overdue review)\n"
+             "  /daily                         today's question in this channel\n"
+             "  /leaderboard [week|month|all|30d] [topic]\n"
+             "  /stats [name]                  points, accuracy, streaks, mastery, reviews due\n"
+             "  /studybot setup [HH:MM] [timezone] [days] [topics] | digest [day] [HH:MM] | pause | resume | status\n"
+             "  /as NAME                       act as that member\n"
+             "  /press N                       press button N of the last message you can see\n"
+             "  /advance DURATION              move the clock (e.g. 30m, 2h, 1d, 7d), running what falls due\n"
+             "  /help, /quit\n"
+             "A plain line answers the open question in words.",
+        warn="⚠ ", refuse="⚠ ", suggest_buttons=False,
+        sorry="Something went wrong (reference {ref}); nothing you were told was lost. Try again."),
+}
+
+
+def wording(platform: str) -> Wording:
+    return WORDING.get(platform, WORDING["discord"])
+
+
+# ----------------------------------------------------------------- the dispatcher
+class Dispatcher:
+    def __init__(self, service: StudyService) -> None:
+        self.service = service
+
+    async def run(self, actor: Actor, command: Command, log: logging.Logger | None = None) -> list[Effect]:
+        """Run `command` for `actor`; errors become private replies (never exceptions)."""
+        try:
+            return await self._run(actor, command)
+        except Exception as exc:
+            return [Reply(self.failure(actor.platform, exc, type(command).__name__, log))]
+
+    def failure(self, platform: str, exc: Exception, what: str, log: logging.Logger | None = None) -> Message:
+        """The private reply for an error: the member's mistake in the platform's words, or a reference to
+        the logged traceback."""
+        words = wording(platform)
+        if isinstance(exc, UnknownTopic):
+            return self.topic_help(exc, words)
+        if isinstance(exc, PermissionDenied):
+            return ephemeral(f"{words.refuse}Only {words.admins} can use {exc.what}.")
+        if isinstance(exc, UserError):
+            return ephemeral(f"{words.warn}{exc}")
+        ref = new_reference()
+        (log or logging.getLogger(__name__)).error("%s: %s failed (ref %s)", platform, what, ref, exc_info=exc)
+        return ephemeral(words.sorry.format(ref=ref))
+
+    async def _run(self, actor: Actor, command: Command) -> list[Effect]:
+        service = self.service
+        match command:
+            case Quiz(topic, difficulty, private):
+                return _effects(await service.quiz(actor, topic, difficulty, private))
+            case Daily():
+                settings = await service.channel_settings(await service.channel_id(actor))
+                return _effects(await service.daily(actor, next_post_after(settings, service.clock.now())))
+            case Leaderboard(period, topic):
+                return _effects(await service.leaderboard(actor, period, topic))
+            case Stats(member, name):
+                return _effects(await (service.stats(actor) if member is None
+                                       else service.stats(actor, member, name or member)))
+            case Setup(channel, time, timezone, days, topics, difficulties, reveal):
+                return _effects(await service.setup(actor, channel=channel, time=time, timezone=timezone, days=days,
+                                                    topics=topics, difficulties=difficulties,
+                                                    reveal_minutes=reveal))
+            case Digest(channel, day, time):
+                return _effects(await service.set_digest(actor, channel=channel, day=day, time=time))
+            case Pause(paused, channel):
+                return _effects(await service.set_paused(actor, paused, channel))
+            case Status(channel):
+                return _effects(await service.status(actor, channel))
+            case Help(prefix):
+                return [Reply(self.help(actor.platform, prefix))]
+            case TopicPicker():
+                return [Reply(self.topic_picker())]
+            case Press(action):
+                return _effects(await service.press(actor, action))
+            case SubmitWords(post_id, text):
+                return _effects(await service.answer_text(actor, post_id, text))
+        raise TypeError(f"not a command: {command!r}")
+
+    async def remember(self, post_id: int, reference: str) -> None:
+        """Where the platform shows a post's public card, so its count can be refreshed later."""
+        await self.service.set_message_ref(post_id, reference)
+
+    # ----------------------------------------------------------------- canned messages
+    def help(self, platform: str, prefix: str = "") -> Message:
+        topics = ", ".join(self.service.bank.topics)
+        return ephemeral(f"{prefix}{wording(platform).help}\nTopics: {topics}", title="studybot help")
+
+    def topic_picker(self) -> Message:
+        buttons = (Button.of(Practice(), "My reviews", Style.PRIMARY), *self.service.topic_buttons())
+        return replace(ephemeral("Pick a topic for a practice question, or press *My reviews* for the ones "
+                                 "due.", title="Practice"), buttons=buttons[:50])
+
+    def topic_help(self, exc: UnknownTopic, words: Wording) -> Message:
+        if not words.suggest_buttons:
+            return ephemeral(f"{words.warn}{exc}")
+        bank = self.service.bank
+        found = tuple(Button.of(PickTopic(slug), bank.topics[slug].title, Style.SECONDARY)
+                      for slug in exc.suggestions if slug in bank.topics)
+        buttons = found or self.service.topic_buttons()
+        body = f"{words.warn}{exc}\n" + ("Closest topics:" if found else "The topics are:")
+        return replace(ephemeral(body), buttons=buttons)
+
+
+def _effects(outcome: Message | TextPrompt | AnswerResult) -> list[Effect]:
+    if isinstance(outcome, TextPrompt):
+        return [OpenPrompt(outcome)]
+    if isinstance(outcome, AnswerResult):
+        refresh: list[Effect] = []
+        if outcome.recorded and outcome.card is not None and outcome.card.post_id is not None:
+            refresh.append(RefreshCard(outcome.card.post_id, outcome.card))
+        return [Reply(outcome.feedback), *refresh]
+    return [Reply(outcome)]
+
