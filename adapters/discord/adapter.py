@@ -39,6 +39,7 @@ from adapters.discord.render import (
     render,
     safe_text,
 )
+from adapters.runtime import CardRefresher, InFlight
 from bot import actions
 from bot.config import Settings
 from bot.dispatch import (
@@ -142,59 +143,6 @@ class StudyClient(discord.Client):
         await self.platform.route(interaction)
 
 
-class CardUpdater:
-    """Edit public cards with their new answer count, one edit in flight per message: answers that arrive
-    meanwhile are folded into the next edit. Each edit reads the count when it is made, so cards never go
-    back to a lower count when answers finish out of order (the `AnswerResult.card` that triggered it is
-    only the fallback when that read fails)."""
-
-    def __init__(self, platform: DiscordPlatform) -> None:
-        self.platform = platform
-        self._pending: dict[tuple[int, int], tuple[int, Message]] = {}
-        self._workers: dict[tuple[int, int], asyncio.Task[None]] = {}
-        self.edits = 0
-
-    def submit(self, channel_id: int, message_id: int, post_id: int, card: Message) -> None:
-        key = (channel_id, message_id)
-        self._pending[key] = (post_id, card)
-        if key not in self._workers:
-            self._workers[key] = asyncio.create_task(self._work(key), name=f"studybot-card-{message_id}")
-
-    async def _work(self, key: tuple[int, int]) -> None:
-        channel_id, message_id = key
-        try:
-            while (pending := self._pending.pop(key, None)) is not None:
-                post_id, card = pending
-                try:
-                    card = await self.platform.service.card(post_id)
-                except Exception:
-                    log.exception("reading the card of post %s failed; using the one from the answer", post_id)
-                client = self.platform.client
-                if client is None or client.is_closed():
-                    return
-                message = client.get_partial_messageable(channel_id).get_partial_message(message_id)
-                try:
-                    await message.edit(**render(card).kwargs(edit=True))
-                    self.edits += 1
-                except (discord.NotFound, discord.Forbidden) as exc:
-                    log.info("cannot update the card of post %s (message %s): HTTP %s", post_id, message_id,
-                             exc.status)
-                    self._pending.pop(key, None)
-                    return
-        except Exception:
-            log.exception("updating the card of message %s failed", message_id)
-        finally:
-            self._workers.pop(key, None)
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._workers)
-
-    async def drain(self) -> None:
-        while self._workers:
-            await asyncio.gather(*self._workers.values(), return_exceptions=True)
-
-
 class AnswerModal(discord.ui.Modal):
     """The free-text answer form. Its custom id is the post's `sb:w:<post>`: the submit is routed like a
     button, so it is not kept in discord.py's store either."""
@@ -230,13 +178,12 @@ class DiscordPlatform:
         self.client: StudyClient | None = None
         self.publisher: Publisher = (DiscordPublisher(lambda: self.client) if publish_retry_delays is None
                                      else DiscordPublisher(lambda: self.client, publish_retry_delays))
-        self.cards = CardUpdater(self)
+        # Edits of one message coalesce: a burst of clicks costs a few edits, not one per click.
+        self.cards: CardRefresher[tuple[int, int], int] = CardRefresher(self._edit_card, name="Discord card")
+        self.inflight = InFlight()
         self.dispatcher = Dispatcher(service)
         self.synced: list[app_commands.AppCommand] = []
         self._runner: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[Any]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._stopping = False
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
 
@@ -277,11 +224,8 @@ class DiscordPlatform:
     async def stop(self) -> None:
         self._stopping = True
         try:
-            if self._inflight:
-                try:
-                    await asyncio.wait_for(self._idle.wait(), STOP_TIMEOUT)
-                except TimeoutError:
-                    log.warning("Discord: %d interaction(s) still running at shutdown", len(self._inflight))
+            if not await self.inflight.drain(STOP_TIMEOUT):
+                log.warning("Discord: %d interaction(s) still running at shutdown", len(self.inflight))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.cards.drain(), STOP_TIMEOUT)
             if self.client is not None:
@@ -295,8 +239,8 @@ class DiscordPlatform:
 
     async def settled(self) -> None:
         """Wait until no interaction is being handled and no card edit is pending (tests, shutdown)."""
-        while self._inflight or self.cards.busy:
-            await self._idle.wait()
+        while self.inflight or self.cards.busy:
+            await self.inflight.idle()
             await self.cards.drain()
 
     def _restore_endpoints(self) -> None:
@@ -409,10 +353,11 @@ class DiscordPlatform:
     async def handle(self, interaction: discord.Interaction[StudyClient], command: Command,
                      *, defer_ephemeral: bool = True, can_defer: bool = True) -> None:
         """Run `command` and deliver its effects; acknowledge first when it is slow; turn errors into messages."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-            self._idle.clear()
+        with self.inflight.track():
+            await self._handle(interaction, command, defer_ephemeral, can_defer)
+
+    async def _handle(self, interaction: discord.Interaction[StudyClient], command: Command, defer_ephemeral: bool,
+                      can_defer: bool) -> None:
         try:
             if self._stopping:
                 await self.send(interaction, ephemeral(RESTARTING))
@@ -436,17 +381,12 @@ class DiscordPlatform:
                             _describe(interaction), age)
                 return
             await self.try_send(interaction, self.dispatcher.failure(PLATFORM, exc, _describe(interaction), log))
-        finally:
-            if task is not None:
-                self._inflight.discard(task)
-                if not self._inflight:
-                    self._idle.set()
 
     async def deliver(self, interaction: discord.Interaction[StudyClient], effects: list[Effect]) -> None:
         # A recorded answer's card is refreshed first: the public count goes up even if the feedback fails.
         for effect in sorted(effects, key=lambda e: not isinstance(e, RefreshCard)):
             if isinstance(effect, RefreshCard):
-                await self._update_card(interaction, effect.post_id, effect.card)
+                await self._update_card(interaction, effect.post_id)
             elif isinstance(effect, OpenPrompt):
                 if interaction.response.is_done():  # only when it was deferred: a modal can no longer open
                     await self.send(interaction, ephemeral("That took too long; press “Answer in words” again."))
@@ -475,15 +415,30 @@ class DiscordPlatform:
         except Exception:
             log.exception("Discord: could not tell the member about an error in %s", _describe(interaction))
 
-    async def _update_card(self, interaction: discord.Interaction[StudyClient], post_id: int, card: Message) -> None:
+    async def _update_card(self, interaction: discord.Interaction[StudyClient], post_id: int) -> None:
         """Edit the public message showing the post: the clicked one, or the one on record."""
         msg = interaction.message
         if msg is not None and not msg.flags.ephemeral and _shows_post(msg, post_id):
-            self.cards.submit(msg.channel.id, msg.id, post_id, card)
+            self.cards.submit((msg.channel.id, msg.id), post_id)
             return
         ref = await self.service.message_ref(post_id)
         if ref and ref.isdigit() and interaction.channel_id is not None:
-            self.cards.submit(interaction.channel_id, int(ref), post_id, card)
+            self.cards.submit((interaction.channel_id, int(ref)), post_id)
+
+    async def _edit_card(self, key: tuple[int, int], post_id: int) -> bool:
+        """Show the post's current count on its public message; False when that message is gone for us."""
+        channel_id, message_id = key
+        card = await self.service.card(post_id)
+        client = self.client
+        if client is None or client.is_closed():
+            return False
+        message = client.get_partial_messageable(channel_id).get_partial_message(message_id)
+        try:
+            await message.edit(**render(card).kwargs(edit=True))
+        except (discord.NotFound, discord.Forbidden) as exc:
+            log.info("cannot update the card of post %s (message %s): HTTP %s", post_id, message_id, exc.status)
+            return False
+        return True
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

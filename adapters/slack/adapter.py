@@ -32,6 +32,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.runtime import CardRefresher, InFlight
 from adapters.slack import commands
 from adapters.slack.render import (
     ANSWER_ACTION,
@@ -118,11 +119,6 @@ class Where:
     direct: bool = False  # answer with ordinary DM messages (pressed on the Home tab)
 
 
-@dataclass(slots=True)
-class _CardRefresh:
-    dirty: bool = True
-
-
 class ChannelUnavailable(Exception):
     """A scheduled post could not be delivered because the bot is not in the channel."""
 
@@ -176,10 +172,10 @@ class SlackPlatform:
         self._lookups: dict[str, asyncio.Task[None]] = {}
         self._lookup_slots = asyncio.Semaphore(4)
         self._notified: dict[str, float] = {}
-        self._cards: dict[tuple[str, str], _CardRefresh] = {}
-        self._card_updated: dict[tuple[str, str], float] = {}
-        self.card_update_interval = CARD_UPDATE_INTERVAL
-        self._inflight: set[asyncio.Task[Any]] = set()
+        # chat.update is Tier 3: refreshes of one card coalesce, at most one per CARD_UPDATE_INTERVAL.
+        self.cards: CardRefresher[tuple[str, str], tuple[int, str | None]] = CardRefresher(
+            self._update_card, interval=CARD_UPDATE_INTERVAL, name="Slack card")
+        self.inflight = InFlight()
         self._work = asyncio.Semaphore(MAX_CONCURRENT_WORK)
         self._register()
 
@@ -240,7 +236,7 @@ class SlackPlatform:
         """Wait up to `grace` seconds for the work started by interactions (and the profile lookups they
         started); True when none is left."""
         deadline = time.monotonic() + grace
-        while pending := self._inflight | set(self._lookups.values()):
+        while pending := self.inflight.tasks | set(self._lookups.values()) | self.cards.tasks:
             left = deadline - time.monotonic()
             if left <= 0:
                 log.warning("slack: %d interactions still running at shutdown", len(pending))
@@ -298,17 +294,12 @@ class SlackPlatform:
 
     # ----------------------------------------------------------------- the work after the ack
     async def _run(self, where: Where, what: str, work: Callable[[], Awaitable[None]]) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-        try:
-            async with self._work:
-                await work()
-        except Exception as exc:  # a mistake in the command's words, or a failed delivery
-            await self._safely_tell(where, self.dispatcher.failure(PLATFORM, exc, what, log))
-        finally:
-            if task is not None:
-                self._inflight.discard(task)
+        with self.inflight.track():
+            try:
+                async with self._work:
+                    await work()
+            except Exception as exc:  # a mistake in the command's words, or a failed delivery
+                await self._safely_tell(where, self.dispatcher.failure(PLATFORM, exc, what, log))
 
     async def _safely_tell(self, where: Where, message: Message) -> None:
         try:
@@ -439,9 +430,8 @@ class SlackPlatform:
         await self.client.views_open(trigger_id=where.trigger_id, view=answer_modal(prompt.question, meta))
 
     async def refresh_card(self, where: Where, post_id: int) -> None:
-        """Show the card's new answer count. Refreshes of one message coalesce: whoever is updating it
-        loops until no answer arrived meanwhile, always rendering the latest count, and waits
-        `card_update_interval` between two updates so a burst of answers costs a few calls, not one each."""
+        """Show the card's new answer count: in place for an ephemeral card, else through the coalescing
+        refresher (a burst of answers costs a few chat.update calls, not one each)."""
         if where.ephemeral:
             if where.response_url:
                 card = await self.service.card(post_id)
@@ -452,34 +442,20 @@ class SlackPlatform:
             ref = await self.service.message_ref(post_id)
             if ref and ":" in ref:
                 channel, ts = ref.split(":", 1)
-        if not channel or not ts:
-            return
-        key = (channel, ts)
-        running = self._cards.get(key)
-        if running is not None:
-            running.dirty = True
-            return
-        state = self._cards[key] = _CardRefresh()
+        if channel and ts:
+            self.cards.submit((channel, ts), (post_id, where.response_url))
+
+    async def _update_card(self, key: tuple[str, str], item: tuple[int, str | None]) -> bool:
+        (channel, ts), (post_id, response_url) = key, item
+        card = await self.service.card(post_id)
         try:
-            while state.dirty:
-                wait = self._card_updated.get(key, 0.0) + self.card_update_interval - time.monotonic()
-                if wait > 0:  # answers arriving meanwhile are shown by this one update
-                    await asyncio.sleep(wait)
-                state.dirty = False
-                self._card_updated[key] = time.monotonic()
-                card = await self.service.card(post_id)
-                try:
-                    await self.client.chat_update(channel=channel, ts=ts, **render(card))
-                except SlackApiError as exc:
-                    if not where.response_url:
-                        raise
-                    log.info("slack: chat.update failed (%s); using response_url", exc.response.get("error"))
-                    await self.respond(where.response_url, card, response_type="in_channel", replace_original=True)
-        finally:
-            self._cards.pop(key, None)
-            if len(self._card_updated) > 1000:
-                horizon = time.monotonic() - self.card_update_interval
-                self._card_updated = {k: t for k, t in self._card_updated.items() if t > horizon}
+            await self.client.chat_update(channel=channel, ts=ts, **render(card))
+        except SlackApiError as exc:
+            if not response_url:
+                raise
+            log.info("slack: chat.update failed (%s); using response_url", exc.response.get("error"))
+            await self.respond(response_url, card, response_type="in_channel", replace_original=True)
+        return True
 
     async def open_dm(self, user: str) -> str:
         if user not in self._dms:
