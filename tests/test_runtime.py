@@ -1,0 +1,76 @@
+"""The shared adapter runtime: coalesced card refreshes and in-flight tracking."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from adapters.runtime import CardRefresher, InFlight
+
+
+async def test_a_burst_of_answers_costs_a_few_refreshes_showing_the_latest() -> None:
+    seen: list[int] = []
+
+    async def refresh(key: str, item: int) -> bool:
+        await asyncio.sleep(0.01)
+        seen.append(item)
+        return True
+
+    cards: CardRefresher[str, int] = CardRefresher(refresh)
+    for n in range(100):
+        cards.submit("card", n)
+        await asyncio.sleep(0)
+    await cards.drain()
+    assert seen[-1] == 99 and len(seen) <= 5
+    assert not cards.busy
+
+
+async def test_refreshes_of_one_card_keep_their_interval() -> None:
+    times: list[float] = []
+
+    async def refresh(key: str, item: int) -> bool:
+        times.append(time.monotonic())
+        return True
+
+    cards: CardRefresher[str, int] = CardRefresher(refresh, interval=0.2)
+    cards.submit("card", 1)
+    await asyncio.sleep(0.01)
+    cards.submit("card", 2)
+    cards.submit("other", 3)  # another card is not held back
+    await cards.drain()
+    assert len(times) == 3
+    assert max(times) - min(times) >= 0.19
+
+
+async def test_a_card_gone_for_good_drops_what_is_pending() -> None:
+    calls: list[int] = []
+
+    async def refresh(key: str, item: int) -> bool:
+        calls.append(item)
+        await asyncio.sleep(0.01)
+        return False
+
+    cards: CardRefresher[str, int] = CardRefresher(refresh)
+    cards.submit("card", 1)
+    await asyncio.sleep(0)
+    cards.submit("card", 2)
+    await cards.drain()
+    assert calls == [1]
+
+
+async def test_in_flight_drains_and_times_out() -> None:
+    inflight = InFlight()
+    release = asyncio.Event()
+
+    async def interaction() -> None:
+        with inflight.track():
+            await release.wait()
+
+    task = asyncio.create_task(interaction())
+    await asyncio.sleep(0)
+    assert len(inflight) == 1
+    assert await inflight.drain(0.05) is False
+    release.set()
+    assert await inflight.drain(1) is True
+    await task
+    assert len(inflight) == 0
