@@ -144,3 +144,32 @@ def test_topic_lookup_by_unique_prefix_or_word(tmp_path: Path) -> None:
     with pytest.raises(UnknownTopic) as err:
         bank.find_topic("learning")  # two topics have that word: ask, do not guess
     assert set(err.value.suggestions) >= {"deep-learning", "machine-learning"}
+
+
+def test_every_seed_question_is_covered_by_an_entry() -> None:
+    seeds = ROOT.parent / "shared" / "seed_questions.tsv"
+    if not seeds.is_file():
+        pytest.skip("../shared/seed_questions.tsv is not beside the checkout")
+    import csv
+
+    with seeds.open(encoding="utf-8") as fh:
+        wanted = {r["id"] for r in csv.DictReader(fh, delimiter="\t") if not r["dup_of"]}
+    bank = load_bank(SHIPPED_BANK)
+    covered = {s for q in bank.questions.values() for s in q.source}
+    assert wanted and not wanted - covered
+
+
+def test_option_balance_limits_fail_the_strict_check(tmp_path: Path) -> None:
+    entries = [{"id": f"q{i}"} for i in range(4)]
+    write(tmp_path, "a.yaml", "alpha", entries)
+    text = (tmp_path / "a.yaml").read_text().replace("wrong: [w1, w2, w3]", "wrong: [always w1, never w2, w3]")
+    (tmp_path / "a.yaml").write_text(text.replace("correct: right", "correct: the right one, longest"))
+    bank = load_bank(tmp_path)
+    figures = bank_figures(bank)
+    assert figures.absolute_wrong_pct > 60 and figures.absolute_correct_pct == 0 and figures.longest_pct == 100
+    found = [str(i) for i in strict_issues(bank)]
+    assert any("absolute words" in f and "at most 5" in f for f in found)
+    assert any("strictly the longest in 100.0%" in f for f in found)
+    out = io.StringIO()
+    assert bank_check(tmp_path, strict=True, out=out) == 1
+    assert "absolute words (only, always, never...): correct options 0/4" in out.getvalue()

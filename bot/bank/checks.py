@@ -62,7 +62,9 @@ def _question_issues(q: Question) -> list[BankIssue]:
 
 
 def strict_issues(bank: Bank) -> list[BankIssue]:
-    return [issue for q in bank.questions.values() for issue in _question_issues(q)]
+    """Every entry's editorial problems, then the bank-wide option-balance limits."""
+    issues = [issue for q in bank.questions.values() for issue in _question_issues(q)]
+    return issues + bank_figures(bank).balance_issues()
 
 
 def _percent(part: int, whole: int) -> float:
