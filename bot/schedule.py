@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 from bot import views
 from bot.bank.model import Question
+from bot.domain import WEEKDAYS, ChannelSettings, iso
 from bot.messages import Field, Image, Message
 from bot.scoring import period_keys
-from bot.service import WEEKDAYS, ChannelSettings, StudyService, iso
+from bot.service import StudyService
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 import discord
 from discord import app_commands
 
-from bot.service import WEEKDAYS
+from bot.domain import WEEKDAYS
 
 if TYPE_CHECKING:
     from adapters.discord.adapter import DiscordPlatform, StudyClient

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.bank.model import DIFFICULTIES
+from bot.domain import PERIODS, WEEKDAYS
 from bot.errors import InvalidInput
-from bot.service import PERIODS, WEEKDAYS
 
 _CHANNEL = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$")
 _RAW_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,}$")
