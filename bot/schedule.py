@@ -8,30 +8,29 @@ or a quick restart finds the row taken and does nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot import views
 from bot.bank.model import Question
 from bot.domain import WEEKDAYS, ChannelSettings, iso
-from bot.messages import Field, Image, Message
-from bot.scoring import period_keys
+from bot.messages import Message
+from bot.reports import DIGEST_TITLE, REVEAL_TITLE, Reports
 from bot.service import StudyService
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 
 DAILY, REVEAL, DIGEST = "daily", "reveal", "digest"
-KIND_TITLES = {DAILY: "Daily question", REVEAL: "Reveal", DIGEST: "Weekly digest"}
+KIND_TITLES = {DAILY: "Daily question", REVEAL: REVEAL_TITLE, DIGEST: DIGEST_TITLE}
 REVEAL_LEAD = timedelta(minutes=5)  # default reveal: this long before the next daily question
 LEASE_NAME = "scheduler"
+CATCHUP_MARGIN = timedelta(days=2)
 
 
 class Publisher(Protocol):
@@ -50,6 +49,7 @@ class Job:
     kind: str
     local_date: date
     due_at: datetime  # UTC
+    skip: bool = False  # missed by more than the catch-up window: recorded as skipped, not posted late
 
     @property
     def key(self) -> tuple[int, str, str]:
@@ -93,13 +93,14 @@ def reveal_time(s: ChannelSettings, post_day: date) -> datetime:
 
 
 def due_jobs(settings: Iterable[ChannelSettings], done: set[tuple[int, str, str]],
-             daily_posts: dict[tuple[int, str], bool], now: datetime, lookback: timedelta) -> list[Job]:
-    """Every job whose time has come and which has not run, oldest first.
+             daily_posts: dict[tuple[int, str], bool], now: datetime, catchup: timedelta) -> list[Job]:
+    """Every job whose time has come and which has not run, oldest first; those missed by more than
+    `catchup` (the bot was down) are marked `skip`.
 
     done: (channel id, kind, local date) already run or skipped.
     daily_posts: (channel id, local date) -> revealed?, for the daily posts that exist.
-    lookback: how far back to look for missed work (the catch-up window plus a margin).
     """
+    lookback = catchup + CATCHUP_MARGIN  # older misses are found too, so they can be recorded as skipped
     jobs: list[Job] = []
     for s in settings:
         zone = s.zone
@@ -127,7 +128,7 @@ def due_jobs(settings: Iterable[ChannelSettings], done: set[tuple[int, str, str]
                 day += timedelta(days=1)
     # Reveal before the next daily question; the digest after the day's question.
     order = {REVEAL: 0, DAILY: 1, DIGEST: 2}
-    return sorted(jobs, key=lambda j: (j.due_at, order[j.kind]))
+    return [replace(j, skip=now - j.due_at > catchup) for j in sorted(jobs, key=lambda j: (j.due_at, order[j.kind]))]
 
 
 def next_due(settings: Iterable[ChannelSettings], daily_posts: dict[tuple[int, str], bool],
@@ -169,6 +170,7 @@ class Scheduler:
         self.publishers = publishers
         self.catchup = catchup
         self.holder = holder or uuid.uuid4().hex
+        self.reports = Reports(service)
 
     @property
     def db(self) -> Database:
@@ -211,8 +213,8 @@ class Scheduler:
         now = self.service.clock.now()
         by_id = {c.id: c for c in channels}
         results: list[tuple[Job, Message | None]] = []
-        for job in due_jobs(channels, done, daily, now, self.catchup + timedelta(days=2)):
-            if now - job.due_at > self.catchup:
+        for job in due_jobs(channels, done, daily, now, self.catchup):
+            if job.skip:
                 if await self._claim(job, "skipped"):
                     log.warning("skipped %s for channel %s on %s: missed by %s (catch-up window %s)",
                                 job.kind, job.channel_id, job.local_date, now - job.due_at, self.catchup)
@@ -316,102 +318,7 @@ class Scheduler:
         return await self.reveal_message(row["id"]), row["id"]
 
     async def reveal_message(self, post_id: int) -> Message:
-        view = await self.service.post_view(post_id)
-        q = view.question
-        row = await self.db.fetchone("SELECT posted_at FROM posts WHERE id = ?", (post_id,))
-        fastest = await self.db.fetchone(
-            "SELECT m.display_name, a.created_at FROM attempts a JOIN members m ON m.id = a.member_id "
-            "WHERE a.post_id = ? AND a.correct = 1 ORDER BY a.created_at, a.id LIMIT 1", (post_id,))
-        missed_rows = await self.db.fetchall(
-            "SELECT missed FROM attempts WHERE post_id = ? AND mode = 'text'", (post_id,))
-        missed: Counter[str] = Counter(p for r in missed_rows for p in json.loads(r[0]))
-        fields = [Field("Key points", "\n".join(f"- {k.point}" for k in q.key_points))]
-        if fastest and row:
-            seconds = (datetime.fromisoformat(fastest[1]) - datetime.fromisoformat(row[0])).total_seconds()
-            fields.append(Field("Fastest correct answer", f"{fastest[0]} after {_duration(seconds)}", inline=True))
-        if missed:
-            fields.append(Field("Most missed in written answers",
-                                "\n".join(f"- {p} ({n}×)" for p, n in missed.most_common(3))))
-        body = f"**{q.question}**\n\n{views._correct_line(view)}{q.answer}"
-        if q.explanation:
-            body += f"\n\n{q.explanation}"
-        return Message(title="The answer", body=body, fields=tuple(fields),
-                       footer=views.stats_line(view), kind=KIND_TITLES[REVEAL], post_id=post_id)
+        return await self.reports.reveal_message(post_id)
 
     async def digest(self, channel: ChannelSettings, day: date, *, images: bool) -> Message:
-        """The week before `day`: top 10 with movement, streaks, most-missed question, topics, participation."""
-        service = self.service
-        week = period_keys(day - timedelta(days=1))["week"]
-        previous = (date.fromisoformat(week) - timedelta(days=7)).isoformat()
-        community = channel.community_id
-        this = await service.standings(community, "week", today=date.fromisoformat(week))
-        before = await service.standings(community, "week", today=date.fromisoformat(previous), limit=1000)
-        old_rank = {s.name: s.rank for s in before}
-        lines = []
-        for s in this:
-            move = old_rank.get(s.name)
-            arrow = "new" if move is None else ("=" if move == s.rank else
-                                                (f"▲{move - s.rank}" if move > s.rank else f"▼{s.rank - move}"))
-            lines.append(f"{s.rank}. {s.name} · {views.pts(s.points)} ({arrow})")
-        end = (date.fromisoformat(week) + timedelta(days=7)).isoformat()
-        streaks = await self.db.fetchall(
-            "SELECT display_name, streak FROM members WHERE community_id = ? AND streak > 0 "
-            "ORDER BY streak DESC, id LIMIT 3", (community,))
-        worst = await self.db.fetchone(
-            "SELECT question_id, COUNT(*) AS n, SUM(correct) AS ok FROM attempts WHERE community_id = ? "
-            "AND day >= ? AND day < ? AND mode != 'self' GROUP BY question_id HAVING n > 0 "
-            "ORDER BY 1.0 * ok / n, n DESC LIMIT 1", (community, week, end))
-        topics = await self.db.fetchall(
-            "SELECT topic, SUM(correct) AS ok, COUNT(*) AS n FROM attempts WHERE community_id = ? AND day >= ? "
-            "AND day < ? AND mode != 'self' GROUP BY topic ORDER BY n DESC", (community, week, end))
-        people = await self.db.fetchone(
-            "SELECT COUNT(DISTINCT member_id), COUNT(*) FROM attempts WHERE community_id = ? AND day >= ? "
-            "AND day < ?", (community, week, end))
-        fields = [Field("Top 10", "\n".join(lines) or "Nobody scored this week.")]
-        if streaks:
-            fields.append(Field("Longest streaks", "\n".join(f"- {r[0]}: {r[1]}" for r in streaks), inline=True))
-        if worst and worst["question_id"] in service.bank.questions:
-            q = service.bank.questions[worst["question_id"]]
-            fields.append(Field("Most missed question",
-                                f"{q.question}\n{worst['ok']}/{worst['n']} right. Answer: {q.answer}"))
-        accuracy = [(service.bank.topics[r[0]].title if r[0] in service.bank.topics else r[0],
-                     round(100 * r[1] / r[2])) for r in topics]
-        if accuracy:
-            fields.append(Field("Team accuracy by topic", "\n".join(f"- {t}: {a}%" for t, a in accuracy)))
-        assert people is not None
-        fields.append(Field("Participation", f"{people[0]} members, {people[1]} answers", inline=True))
-        image = _chart(this, accuracy) if images and (this or accuracy) else None
-        return Message(title=f"Weekly digest · week of {week}", fields=tuple(fields), kind=KIND_TITLES[DIGEST],
-                       image=image)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    minutes = seconds / 60
-    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
-
-
-def _chart(standings: list[views.Standing], accuracy: list[tuple[str, int]]) -> Image:
-    """Points per member as a PNG. matplotlib is imported only here: it is heavy and optional at idle."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
-    if standings:
-        names = [s.name for s in standings][::-1]
-        ax.barh(names, [s.points for s in standings][::-1], color="#5865F2")
-        ax.set_xlabel("points this week")
-    else:
-        ax.barh([t for t, _ in accuracy], [a for _, a in accuracy], color="#2EB67D")
-        ax.set_xlabel("accuracy %")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    alt = "Points this week: " + ", ".join(f"{s.name} {s.points}" for s in standings)
-    return Image("digest.png", buf.getvalue(), alt)
+        return await self.reports.digest(channel, day, images=images)
