@@ -131,7 +131,7 @@ async def main(clicks: int, same_loop: bool, defer_after: float) -> int:
               f"{ms(pct(shown, 0.99))}   max {ms(max(shown))}")
         print(f"  burst handled in                   {elapsed:.2f} s  ({clicks / elapsed:.0f} clicks/s)")
         print(f"  answers recorded                   {row[0] if row else 0}  (correct: {correct})")
-        print(f"  card edits                         {platform.cards.edits}  (final: {final!r})")
+        print(f"  card edits                         {platform.cards.refreshes}  (final: {final!r})")
         problems = await host.run(_problems(fake))
         if problems:
             print(f"  problems seen by the fake: {problems[:5]}")
