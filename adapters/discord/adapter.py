@@ -18,148 +18,55 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
-import aiohttp
 import discord
 import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from adapters.discord import commands
-from adapters.discord.publisher import DiscordPublisher
-from adapters.discord.render import (
-    MODAL_DESCRIPTION,
-    MODAL_LABEL,
-    MODAL_TEXT,
-    MODAL_TITLE,
-    PLACEHOLDER,
-    clip,
-    render,
-    safe_text,
+from adapters.discord.client import (
+    ANSWER_INPUT,
+    GUILD_READY_TIMEOUT,
+    HTTP_CONNECTIONS,
+    PLATFORM,
+    AnswerModal,
+    StudyClient,
+    actor_of,
+    describe,
+    endpoints,
+    shows_post,
+    submitted,
 )
+from adapters.discord.publisher import DiscordPublisher
+from adapters.discord.render import render
 from adapters.runtime import CardRefresher, InFlight
 from bot import actions
 from bot.config import Settings
 from bot.dispatch import (
     Command,
-    Daily,
-    Digest,
     Dispatcher,
     Effect,
-    Leaderboard,
     OpenPrompt,
-    Pause,
     Press,
-    Quiz,
     RefreshCard,
-    Setup,
-    Stats,
-    Status,
     SubmitWords,
-    wording,
 )
-from bot.errors import ConfigError, new_reference
+from bot.errors import ConfigError
 from bot.messages import Message, ephemeral
 from bot.schedule import Publisher
-from bot.service import Actor, StudyService, TextPrompt
+from bot.service import StudyService
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "discord"
-ANSWER_INPUT = "answer"
 # Discord wants the first response within 3 s of the interaction. A reply normally takes milliseconds; when
 # the service has not answered after this long (a burst of clicks), acknowledge first and follow up. It is
 # well under 3 s because under load the event loop itself lags (bench/discord_bench.py).
 DEFER_AFTER = 1.0
-# Keep-alive connections to the REST API, pooled: a burst of replies reuses them instead of opening (TLS)
-# connections by the hundred (discord.py's default is no limit).
-HTTP_CONNECTIONS = 100
-GUILD_READY_TIMEOUT = 2.0  # discord.py's default wait for the servers' data before on_ready
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
-API_VERSION_PATH = "/api/v10"
 RESTARTING = "studybot is restarting; try again in a minute."
 UNKNOWN_INTERACTION = 10062  # Discord's error code for an interaction answered too late (or twice)
-
-
-def endpoints(settings: Settings) -> tuple[str | None, yarl.URL | None]:
-    """The REST base and gateway URL from the settings (None: discord.py's default)."""
-    api = settings.discord_api_base.strip().rstrip("/") or None
-    gateway = settings.discord_gateway_url.strip() or None
-    if api is not None:
-        parts = urlsplit(api)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError("STUDYBOT_DISCORD_API_BASE must be an http(s) URL")
-        if parts.path in ("", "/"):
-            api += API_VERSION_PATH
-    if settings.discord_guild and not settings.discord_guild.strip().isdigit():
-        raise ConfigError("STUDYBOT_DISCORD_GUILD must be a server id (a number)")
-    url = None
-    if gateway is not None:
-        url = yarl.URL(gateway)
-        if url.scheme not in ("ws", "wss") or not url.host:
-            raise ConfigError("STUDYBOT_DISCORD_GATEWAY_URL must be a ws(s) URL")
-    return api, url
-
-
-class StudyTree(app_commands.CommandTree["StudyClient"]):
-    async def on_error(self, interaction: discord.Interaction[StudyClient],
-                       error: app_commands.AppCommandError) -> None:
-        """Option conversions and checks that failed before a callback ran (callbacks handle their own)."""
-        if isinstance(error, app_commands.TransformerError):
-            log.info("Discord command %s: option not usable: %s", _describe(interaction), error)
-            text = "I could not use that option value; pick it from the list Discord offers."
-        elif isinstance(error, app_commands.CheckFailure):
-            log.info("Discord command %s: check failed: %s", _describe(interaction), error)
-            text = "You can't use this command here."
-        else:
-            ref = new_reference()
-            log.error("Discord command %s failed (ref %s)", _describe(interaction), ref, exc_info=error)
-            text = wording(PLATFORM).sorry.format(ref=ref)
-        await interaction.client.platform.try_send(interaction, ephemeral(text))
-
-
-class StudyClient(discord.Client):
-    """Default intents only: slash commands and components need no privileged intent."""
-
-    def __init__(self, platform: DiscordPlatform, *, guild_ready_timeout: float, connections: int) -> None:
-        super().__init__(intents=discord.Intents.default(), allowed_mentions=discord.AllowedMentions.none(),
-                         max_messages=None, chunk_guilds_at_startup=False, guild_ready_timeout=guild_ready_timeout,
-                         connector=aiohttp.TCPConnector(limit=connections) if connections else None)
-        self.platform = platform
-        self.tree = StudyTree(self, allowed_contexts=app_commands.AppCommandContext(guild=True),
-                              allowed_installs=app_commands.AppInstallationType(guild=True))
-        commands.register(self.tree, platform)
-
-    async def setup_hook(self) -> None:
-        await self.platform.sync_commands()
-
-    async def on_ready(self) -> None:
-        log.info("Discord: connected as %s to %d server(s)", self.user, len(self.guilds))
-
-    async def on_interaction(self, interaction: discord.Interaction[StudyClient]) -> None:
-        await self.platform.route(interaction)
-
-
-class AnswerModal(discord.ui.Modal):
-    """The free-text answer form. Its custom id is the post's `sb:w:<post>`: the submit is routed like a
-    button, so it is not kept in discord.py's store either."""
-
-    def __init__(self, prompt: TextPrompt) -> None:
-        super().__init__(title=clip("Answer in words", MODAL_TITLE),
-                         custom_id=actions.encode(actions.AnswerInWords(prompt.post_id)), timeout=None)
-        self.add_item(discord.ui.TextDisplay(f"**{clip(safe_text(prompt.question), 1000)}**"))
-        self.add_item(discord.ui.Label(
-            text=clip("Your answer", MODAL_LABEL),
-            description=clip("Graded against the key points. Only your first answer counts.", MODAL_DESCRIPTION),
-            component=discord.ui.TextInput(custom_id=ANSWER_INPUT, style=discord.TextStyle.paragraph,
-                                           min_length=1, max_length=MODAL_TEXT, required=True,
-                                           placeholder=clip("A few sentences in your own words", PLACEHOLDER))))
-
-    def is_finished(self) -> bool:
-        return True
 
 
 class DiscordPlatform:
@@ -264,57 +171,6 @@ class DiscordPlatform:
             # The commands registered last time keep working; buttons do not depend on them.
             log.exception("Discord: syncing the application commands failed")
 
-    # ----------------------------------------------------------------- commands
-    async def quiz(self, interaction: discord.Interaction[StudyClient], topic: str | None, difficulty: str | None,
-                   private: bool) -> None:
-        await self.handle(interaction, Quiz(topic, difficulty, private), defer_ephemeral=private)
-
-    async def daily(self, interaction: discord.Interaction[StudyClient]) -> None:
-        await self.handle(interaction, Daily())
-
-    async def leaderboard(self, interaction: discord.Interaction[StudyClient], period: str,
-                          topic: str | None) -> None:
-        await self.handle(interaction, Leaderboard(period, topic), defer_ephemeral=False)
-
-    async def stats(self, interaction: discord.Interaction[StudyClient],
-                    member: discord.User | discord.Member | None) -> None:
-        await self.handle(interaction, Stats() if member is None else Stats(str(member.id), member.display_name))
-
-    async def setup(self, interaction: discord.Interaction[StudyClient], channel: discord.TextChannel, *, time: str,
-                    timezone: str, days: str, topics: str) -> None:
-        await self.handle(interaction, Setup(str(channel.id), time, timezone, days, topics))
-
-    async def digest(self, interaction: discord.Interaction[StudyClient], channel: discord.TextChannel, day: str,
-                     time: str) -> None:
-        await self.handle(interaction, Digest(str(channel.id), day, time))
-
-    async def pause(self, interaction: discord.Interaction[StudyClient], paused: bool) -> None:
-        await self.handle(interaction, Pause(paused))
-
-    async def status(self, interaction: discord.Interaction[StudyClient]) -> None:
-        await self.handle(interaction, Status())
-
-    def topic_choices(self, current: str) -> list[app_commands.Choice[str]]:
-        try:
-            found = self.service.bank.search_topics(current, limit=commands.MAX_CHOICES)
-        except Exception:
-            log.exception("topic autocomplete failed for %r", current)
-            return []
-        return [app_commands.Choice(name=clip(t.title, 100), value=t.slug) for t in found]
-
-    def topic_list_choices(self, current: str) -> list[app_commands.Choice[str]]:
-        """Autocomplete the last item of a comma-separated topic list."""
-        done, _, last = current.rpartition(",")
-        prefix = ",".join(p.strip() for p in done.split(",") if p.strip())
-        chosen = set(prefix.split(",")) if prefix else set()
-        out = []
-        for choice in self.topic_choices(last):
-            value = f"{prefix},{choice.value}" if prefix else str(choice.value)
-            if choice.value in chosen or len(value) > 100:
-                continue
-            out.append(app_commands.Choice(name=clip(value.replace(",", ", "), 100), value=value))
-        return out
-
     # ----------------------------------------------------------------- components and modals
     async def route(self, interaction: discord.Interaction[StudyClient]) -> None:
         """Every button and modal of studybot, by custom id; other interactions are not ours."""
@@ -328,28 +184,11 @@ class DiscordPlatform:
             await self.handle(interaction, Press(action), defer_ephemeral=not isinstance(action, actions.PickTopic),
                               can_defer=not isinstance(action, actions.AnswerInWords))
         elif interaction.type is discord.InteractionType.modal_submit:
-            text = _submitted(data.get("components", []), ANSWER_INPUT)
+            text = submitted(data.get("components", []), ANSWER_INPUT)
             post = action.post_id if isinstance(action, actions.AnswerInWords) else 0  # 0: no such post
             await self.handle(interaction, SubmitWords(post, text or ""))
 
     # ----------------------------------------------------------------- plumbing
-    def actor(self, interaction: discord.Interaction[StudyClient]) -> Actor:
-        user = interaction.user
-        guild_id = interaction.guild_id
-        perms = interaction.permissions
-        guild = interaction.guild
-        channel = interaction.channel
-        return Actor(
-            platform=PLATFORM,
-            community=str(guild_id) if guild_id else f"dm-{user.id}",
-            channel=str(interaction.channel_id or f"dm-{user.id}"),
-            user=str(user.id),
-            name=user.display_name,
-            is_admin=bool(guild_id) and (perms.manage_guild or perms.administrator),
-            community_name=(guild.name if guild is not None else "") or "",
-            channel_name=getattr(channel, "name", None) or "",
-        )
-
     async def handle(self, interaction: discord.Interaction[StudyClient], command: Command,
                      *, defer_ephemeral: bool = True, can_defer: bool = True) -> None:
         """Run `command` and deliver its effects; acknowledge first when it is slow; turn errors into messages."""
@@ -362,7 +201,7 @@ class DiscordPlatform:
             if self._stopping:
                 await self.send(interaction, ephemeral(RESTARTING))
                 return
-            job = asyncio.ensure_future(self.dispatcher.run(self.actor(interaction), command, log))
+            job = asyncio.ensure_future(self.dispatcher.run(actor_of(interaction), command, log))
             try:
                 done, _ = await asyncio.wait({job}, timeout=self.defer_after)
                 if not done and can_defer and not interaction.response.is_done():
@@ -378,9 +217,9 @@ class DiscordPlatform:
                 # done and committed; nothing can be sent for it any more.
                 age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
                 log.warning("Discord interaction %s expired before its reply (%.1f s after it was created)",
-                            _describe(interaction), age)
+                            describe(interaction), age)
                 return
-            await self.try_send(interaction, self.dispatcher.failure(PLATFORM, exc, _describe(interaction), log))
+            await self.try_send(interaction, self.dispatcher.failure(PLATFORM, exc, describe(interaction), log))
 
     async def deliver(self, interaction: discord.Interaction[StudyClient], effects: list[Effect]) -> None:
         # A recorded answer's card is refreshed first: the public count goes up even if the feedback fails.
@@ -413,12 +252,12 @@ class DiscordPlatform:
         try:
             await self.send(interaction, message)
         except Exception:
-            log.exception("Discord: could not tell the member about an error in %s", _describe(interaction))
+            log.exception("Discord: could not tell the member about an error in %s", describe(interaction))
 
     async def _update_card(self, interaction: discord.Interaction[StudyClient], post_id: int) -> None:
         """Edit the public message showing the post: the clicked one, or the one on record."""
         msg = interaction.message
-        if msg is not None and not msg.flags.ephemeral and _shows_post(msg, post_id):
+        if msg is not None and not msg.flags.ephemeral and shows_post(msg, post_id):
             self.cards.submit((msg.channel.id, msg.id), post_id)
             return
         ref = await self.service.message_ref(post_id)
@@ -446,33 +285,4 @@ def _consume(task: asyncio.Future[Any]) -> None:
         log.error("Discord: work of an interaction failed after its acknowledgement failed",
                   exc_info=task.exception())
 
-
-def _submitted(components: Any, custom_id: str) -> str | None:
-    """The value of the modal input `custom_id` (inside action rows or labels)."""
-    for component in components if isinstance(components, list) else []:
-        if not isinstance(component, dict):
-            continue
-        if component.get("custom_id") == custom_id and "value" in component:
-            return str(component["value"])
-        nested = component.get("components") or ([component["component"]] if "component" in component else [])
-        found = _submitted(nested, custom_id)
-        if found is not None:
-            return found
-    return None
-
-
-def _shows_post(message: discord.Message, post_id: int) -> bool:
-    """The message is the card of `post_id`: one of its buttons answers that post."""
-    for row in message.components:
-        for child in getattr(row, "children", ()):
-            action = actions.decode(getattr(child, "custom_id", None))
-            if isinstance(action, actions.AnswerChoice | actions.AnswerInWords) and action.post_id == post_id:
-                return True
-    return False
-
-
-def _describe(interaction: discord.Interaction[Any]) -> str:
-    data: Any = interaction.data or {}
-    what = data.get("custom_id") or data.get("name") or "?"
-    where = f"{interaction.guild_id}/{interaction.channel_id}"
-    return f"{interaction.type.name} {what!r} by {interaction.user.id} in {where}"
+__all__ = ["AnswerModal", "DiscordPlatform", "StudyClient", "endpoints"]

@@ -6,6 +6,7 @@ the reply and deals with errors. Descriptions and choices follow Discord's limit
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
@@ -13,10 +14,16 @@ from typing import TYPE_CHECKING, Literal
 import discord
 from discord import app_commands
 
+from adapters.discord.render import clip
+from bot.bank import Bank
+from bot.dispatch import Daily, Digest, Leaderboard, Pause, Quiz, Setup, Stats, Status
 from bot.domain import WEEKDAYS
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
-    from adapters.discord.adapter import DiscordPlatform, StudyClient
+    from adapters.discord.adapter import DiscordPlatform
+    from adapters.discord.client import StudyClient
 
 MAX_CHOICES = 25
 PERIOD_CHOICES = [
@@ -61,16 +68,16 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
     @app_commands.guild_only()
     async def quiz(interaction: discord.Interaction[StudyClient], topic: str | None = None,
                    difficulty: Literal["easy", "medium", "hard"] | None = None, private: bool = False) -> None:
-        await platform.quiz(interaction, topic, difficulty, private)
+        await platform.handle(interaction, Quiz(topic, difficulty, private), defer_ephemeral=private)
 
     @quiz.autocomplete("topic")
     async def quiz_topic(interaction: discord.Interaction[StudyClient], current: str) -> list[app_commands.Choice[str]]:
-        return platform.topic_choices(current)
+        return topic_choices(platform.service.bank, current)
 
     @tree.command(name="daily", description="Today's question in this channel, or when the next one comes")
     @app_commands.guild_only()
     async def daily(interaction: discord.Interaction[StudyClient]) -> None:
-        await platform.daily(interaction)
+        await platform.handle(interaction, Daily())
 
     @tree.command(name="leaderboard", description="Points in this server")
     @app_commands.describe(period="Which period (default: this week)", topic="Only points from this topic")
@@ -78,18 +85,18 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
     @app_commands.guild_only()
     async def leaderboard(interaction: discord.Interaction[StudyClient], period: str = "week",
                           topic: str | None = None) -> None:
-        await platform.leaderboard(interaction, period, topic)
+        await platform.handle(interaction, Leaderboard(period, topic), defer_ephemeral=False)
 
     @leaderboard.autocomplete("topic")
     async def leaderboard_topic(interaction: discord.Interaction[StudyClient],
                                 current: str) -> list[app_commands.Choice[str]]:
-        return platform.topic_choices(current)
+        return topic_choices(platform.service.bank, current)
 
     @tree.command(name="stats", description="Points, accuracy, streaks, mastery and reviews due")
     @app_commands.describe(member="Whose stats (default: yours)")
     @app_commands.guild_only()
     async def stats(interaction: discord.Interaction[StudyClient], member: discord.User | None = None) -> None:
-        await platform.stats(interaction, member)
+        await platform.handle(interaction, Stats() if member is None else Stats(str(member.id), member.display_name))
 
     group = app_commands.Group(name="studybot", description="Set up the daily question (needs Manage Server)",
                                guild_only=True, default_permissions=ADMIN)
@@ -101,7 +108,7 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
     @app_commands.choices(days=DAYS_CHOICES)
     async def setup(interaction: discord.Interaction[StudyClient], channel: discord.TextChannel,  # noqa: PLR0917
                     time: str, timezone: str, days: str = "weekdays", topics: str = "") -> None:
-        await platform.setup(interaction, channel, time=time, timezone=timezone, days=days, topics=topics)
+        await platform.handle(interaction, Setup(str(channel.id), time, timezone, days, topics))
 
     @setup.autocomplete("timezone")
     async def setup_timezone(interaction: discord.Interaction[StudyClient],
@@ -111,7 +118,7 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
     @setup.autocomplete("topics")
     async def setup_topics(interaction: discord.Interaction[StudyClient],
                            current: str) -> list[app_commands.Choice[str]]:
-        return platform.topic_list_choices(current)
+        return topic_list_choices(platform.service.bank, current)
 
     @group.command(name="digest", description="Where and when the weekly digest of this channel is posted")
     @app_commands.describe(channel="Where the digest is posted", day="Day of the week",
@@ -119,18 +126,40 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
     @app_commands.choices(day=DAY_CHOICES)
     async def digest(interaction: discord.Interaction[StudyClient], channel: discord.TextChannel, day: str,
                      time: str) -> None:
-        await platform.digest(interaction, channel, day, time)
+        await platform.handle(interaction, Digest(str(channel.id), day, time))
 
     @group.command(name="pause", description="Pause the daily question in this channel")
     async def pause(interaction: discord.Interaction[StudyClient]) -> None:
-        await platform.pause(interaction, True)
+        await platform.handle(interaction, Pause(True))
 
     @group.command(name="resume", description="Resume the daily question in this channel")
     async def resume(interaction: discord.Interaction[StudyClient]) -> None:
-        await platform.pause(interaction, False)
+        await platform.handle(interaction, Pause(False))
 
     @group.command(name="status", description="How the daily question is set up in this channel")
     async def status(interaction: discord.Interaction[StudyClient]) -> None:
-        await platform.status(interaction)
+        await platform.handle(interaction, Status())
 
     tree.add_command(group)
+
+
+def topic_choices(bank: Bank, current: str) -> list[app_commands.Choice[str]]:
+    try:
+        found = bank.search_topics(current, limit=MAX_CHOICES)
+    except Exception:
+        log.exception("topic autocomplete failed for %r", current)
+        return []
+    return [app_commands.Choice(name=clip(t.title, 100), value=t.slug) for t in found]
+
+def topic_list_choices(bank: Bank, current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete the last item of a comma-separated topic list."""
+    done, _, last = current.rpartition(",")
+    prefix = ",".join(p.strip() for p in done.split(",") if p.strip())
+    chosen = set(prefix.split(",")) if prefix else set()
+    out = []
+    for choice in topic_choices(bank, last):
+        value = f"{prefix},{choice.value}" if prefix else str(choice.value)
+        if choice.value in chosen or len(value) > 100:
+            continue
+        out.append(app_commands.Choice(name=clip(value.replace(",", ", "), 100), value=value))
+    return out
