@@ -8,12 +8,14 @@ With `should_escape: true` in the manifest Slack sends channels as `<#C123|name>
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.bank.model import DIFFICULTIES
+from bot.dispatch import Command, Daily, Digest, Help, Pause, Setup, Stats, Status
 from bot.domain import PERIODS, WEEKDAYS
-from bot.errors import InvalidInput
+from bot.errors import InvalidInput, UserError
 
 _CHANNEL = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$")
 _RAW_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,}$")
@@ -167,3 +169,30 @@ def parse_channel_only(text: str, usage: str) -> str | None:
     if channel is None:
         raise InvalidInput(usage)
     return channel
+
+
+ADMIN_SUBCOMMANDS = frozenset({"setup", "digest", "pause", "resume", "status"})
+
+
+async def studybot_command(text: str, profile: Callable[[str, str], Awaitable[tuple[str, bool]]]
+                           ) -> tuple[str, Command]:
+    """`/studybot SUB ...` as (SUB, the core's command); `profile` names a member given as @member."""
+    sub, rest = split_subcommand(text)
+    if sub == "setup":
+        return sub, Setup(**parse_setup(rest))
+    if sub == "digest":
+        return sub, Digest(**parse_digest(rest))
+    if sub in ("pause", "resume"):
+        return sub, Pause(sub == "pause", parse_channel_only(rest, f"Usage: /studybot {sub} [#channel]"))
+    if sub == "status":
+        return sub, Status(parse_channel_only(rest, "Usage: /studybot status [#channel]"))
+    if sub == "stats":
+        target = user_ref(rest) if rest.strip() else None
+        if rest.strip() and target is None:
+            raise UserError("Usage: /studybot stats [@member]")
+        if target is None:
+            return sub, Stats()
+        return sub, Stats(target[0], target[1] or (await profile(target[0], target[0]))[0])
+    if sub == "daily":
+        return sub, Daily()
+    return sub, Help("" if sub == "help" else f"There is no /studybot {sub}. ")

@@ -1,0 +1,77 @@
+"""Scheduled posts into Slack channels; when the bot is not in a channel, the admin who set it up is told
+how to let it in (at most twice a day)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import TYPE_CHECKING
+
+from slack_sdk.errors import SlackApiError
+
+from adapters.slack.render import escape
+from bot.messages import Message
+from bot.service import ChannelSettings
+
+if TYPE_CHECKING:
+    from adapters.slack.adapter import SlackPlatform
+
+log = logging.getLogger("adapters.slack.adapter")
+
+NOTIFY_EVERY = 12 * 3600.0  # at most one "invite me" DM per channel in this many seconds
+NOT_IN_CHANNEL = frozenset({"not_in_channel", "channel_not_found"})
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
+
+
+class ChannelUnavailable(Exception):
+    """A scheduled post could not be delivered because the bot is not in the channel."""
+
+
+class SlackPublisher:
+    """Posts the scheduler's messages; tells the configuring admin when the bot is not in the channel."""
+
+    supports_images = False
+
+    def __init__(self, platform: SlackPlatform) -> None:
+        self.platform = platform
+        self._notified: dict[str, float] = {}
+
+    async def publish(self, channel: ChannelSettings, message: Message, *, to: str | None = None) -> str | None:
+        target = to or channel.external_id
+        try:
+            ts = await self.platform.post_message(target, message)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error not in NOT_IN_CHANNEL:
+                raise
+            told = await self.notify_not_in_channel(channel, target)
+            raise ChannelUnavailable(
+                f"cannot post in Slack channel {target} ({error}); "
+                + (f"asked {channel.configured_by} to invite the bot" if told else "nobody to tell")) from None
+        return f"{target}:{ts}"
+
+    async def notify_not_in_channel(self, channel: ChannelSettings, target: str) -> bool:
+        """DM the admin who set the channel up how to let the bot in; at most once per NOTIFY_EVERY."""
+        admin = channel.configured_by
+        if not admin:
+            log.warning("slack: not in channel %s and nobody configured it", target)
+            return False
+        now = time.monotonic()
+        last = self._notified.get(target)
+        if last is not None and now - last < NOTIFY_EVERY:
+            return True
+        self._notified[target] = now
+        place = f"<#{target}>" if _CHANNEL_ID.match(target) else f"channel {escape(target)}"
+        text = (f"I couldn't post today's studybot message in {place}: I'm not a member of that channel.\n"
+                f"Open {place} and type `/invite @studybot`, and the next post will go through. "
+                "To stop the posts instead, run `/studybot pause` there.")
+        try:
+            dm = await self.platform.open_dm(admin)
+            await self.platform.client.chat_postMessage(
+                channel=dm, text=text, unfurl_links=False, unfurl_media=False,
+                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+        except SlackApiError as exc:
+            log.warning("slack: could not DM %s about channel %s: %s", admin, target, exc.response.get("error"))
+            return False
+        return True
