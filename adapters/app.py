@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters import ops
+from adapters import ops, registry
 from adapters.ops import HEALTH_MAX_AGE
 from bot.bank import Bank, load_bank
 from bot.clock import ManualClock
@@ -161,7 +161,7 @@ def _config_check(settings: Settings, platforms: list[str], file: Path | None) -
     lines.append("platforms: " + ",".join(p if re.fullmatch(r"[a-z]{1,20}", p) else "<invalid>" for p in platforms))
     for line in lines:
         print(settings.redact(line))
-    checked = preflight(settings, platforms)
+    checked = preflight(settings, platforms, registry.problems)
     if checked.bank is not None:
         print(f"question bank: {len(checked.bank)} questions in {len(checked.bank.topics)} topics")
     problems = [f"error: {p}" for p in checked.problems]
@@ -260,7 +260,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         [p.strip() for p in args.platform.split(",")] if getattr(args, "platform", None) else settings.platforms())
     if command == "config":
         return _config_check(settings, platforms, args.config or config_file(os.environ))
-    checked = preflight(settings, platforms)
+    checked = preflight(settings, platforms, registry.problems)
     if not checked.ok:
         for problem in checked.problems:
             print(settings.redact(f"studybot: {problem}"), file=sys.stderr)

@@ -36,17 +36,9 @@ class Platform(Protocol):
 
 
 def build_platform(name: str, service: StudyService, settings: Settings) -> Platform:
-    if name == "discord":
-        from adapters.discord.adapter import DiscordPlatform
+    from adapters import registry
 
-        discord_platform: Platform = DiscordPlatform(service, settings)
-        return discord_platform
-    if name == "slack":
-        from adapters.slack.adapter import SlackPlatform
-
-        slack_platform: Platform = SlackPlatform(service, settings)
-        return slack_platform
-    raise ValueError(f"unknown platform {name}")
+    return registry.build(name, service, settings)
 
 
 HEARTBEAT = 15.0  # seconds between touches of the health file; `studybot health` allows a few missed ones

@@ -107,14 +107,15 @@ class Settings:
             chosen = [p for p, token in (("discord", self.discord_token), ("slack", self.slack_bot_token)) if token]
         return chosen or ["console"]
 
-    def problems(self, platforms: list[str]) -> list[str]:
-        """Everything that stops `studybot run` from working with these platforms, as clear sentences."""
+    def problems(self, platforms: list[str], known: tuple[str, ...] = ("console", "discord", "slack")) -> list[str]:
+        """Everything in the settings that stops `studybot run` from working with these platforms, as clear
+        sentences (`known`: the platforms this build has; see adapters.registry)."""
         found = []
         for p in platforms:
-            if p not in ("console", "discord", "slack"):
+            if p not in known:
                 # A short lowercase word is a typo worth showing; anything else might be a pasted secret.
                 shown = f"'{p}'" if re.fullmatch(r"[a-z]{1,20}", p) else "name"
-                found.append(f"unknown platform {shown} (use console, discord or slack)")
+                found.append(f"unknown platform {shown} (use {', '.join(known)})")
         if "discord" in platforms and not self.discord_token:
             found.append("platform discord needs DISCORD_TOKEN (the bot token from the Discord developer portal)")
         if "slack" in platforms:

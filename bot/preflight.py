@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +30,11 @@ class Preflight:
         return not self.problems
 
 
-def preflight(settings: Settings, platforms: list[str]) -> Preflight:
-    result = Preflight(settings.problems(platforms))
+def preflight(settings: Settings, platforms: list[str],
+              platform_problems: Callable[[Settings, list[str]], list[str]] | None = None) -> Preflight:
+    """`platform_problems`: the composition root's checks for the chosen platforms (adapters.registry);
+    without it, the settings' own."""
+    result = Preflight((platform_problems or Settings.problems)(settings, platforms))
     if os.path.isdir(settings.questions):
         try:
             result.bank = load_bank(settings.questions)
