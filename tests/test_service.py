@@ -7,7 +7,7 @@ import pytest
 
 from bot import scoring
 from bot.errors import InvalidInput, PermissionDenied, UnknownPost, UnknownTopic
-from bot.service import StudyService
+from bot.service import Actor, StudyService
 from tests.conftest import actor
 
 
@@ -164,3 +164,15 @@ async def test_mentions_never_leak(service: StudyService) -> None:
     await service.answer_choice(actor("@everyone"), post, await correct_shown(service, post))
     board = await service.leaderboard(actor("x"), "week")
     assert "@everyone" not in board.body and "@\u200beveryone" in board.body
+
+
+async def test_a_burst_of_new_members_is_created_once_each(service: StudyService) -> None:
+    first = await asyncio.gather(*(service.member_id(actor(f"m{i % 100}")) for i in range(200)))
+    assert len(set(first)) == 100
+    assert all(first[i] == first[i + 100] for i in range(100))
+    row = await service.db.fetchone("SELECT COUNT(*) FROM members")
+    assert row is not None and row[0] == 100
+    renamed = await service.member_id(Actor("console", "team", "general", "m7", "Seven"))
+    assert renamed == first[7]
+    name = await service.db.fetchone("SELECT display_name FROM members WHERE id = ?", (renamed,))
+    assert name is not None and name[0] == "Seven"

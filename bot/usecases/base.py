@@ -19,6 +19,7 @@ from bot.domain import (
     settings_from_row,
 )
 from bot.errors import UnknownPost
+from bot.members import MemberWriter
 from bot.messages import Message, Visibility
 from bot.storage.db import Database
 
@@ -37,6 +38,7 @@ class ServiceBase:
         self._posts: dict[int, PostRecord] = {}
         self._settings: dict[int, ChannelSettings] = {}
         self.recorder = AnswerRecorder(db)
+        self.member_writer = MemberWriter(db)
 
     # ----------------------------------------------------------------- start-up
     async def sync_bank(self) -> None:
@@ -96,17 +98,9 @@ class ServiceBase:
         name = actor.name or actor.user
         cached = self._members.get(key)
         if cached is None or cached[1] != name:
-            async with self.db.transaction() as tx:
-                cur = await tx.execute(
-                    "INSERT INTO members (community_id, external_id, display_name) VALUES (?, ?, ?) "
-                    "ON CONFLICT (community_id, external_id) DO UPDATE SET display_name = excluded.display_name "
-                    "RETURNING id, streak, best_streak, last_daily_post",
-                    (community, actor.user, name),
-                )
-                row = await cur.fetchone()
-            assert row is not None
-            self._members[key] = (int(row[0]), name)
-            self.recorder.prime_member(int(row[0]), row[1], row[2], row[3])
+            row = await self.member_writer.upsert(community, actor.user, name)
+            self._members[key] = (int(row["id"]), name)
+            self.recorder.prime_member(int(row["id"]), row["streak"], row["best_streak"], row["last_daily_post"])
         return self._members[key][0]
 
     async def channel_settings(self, channel_id: int) -> ChannelSettings:
