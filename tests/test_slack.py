@@ -444,6 +444,15 @@ async def test_a_burst_of_answers_costs_a_few_card_updates(http_slack: Slack) ->
     assert len(fake.to("chat.postEphemeral")) == 40
 
 
+async def test_a_cold_burst_asks_auth_test_once(http_slack: Slack) -> None:
+    """slack-bolt's authorization reuses the auth.test the platform made at start-up, instead of one call
+    per request of the first burst."""
+    _, ts, answers = await http_slack.quiz_card()
+    await asyncio.gather(*(http_slack.press(answers[i % 4], user=f"UC{i}", message_ts=ts) for i in range(30)))
+    await http_slack.fake.wait_calls("chat.postEphemeral", 30)
+    assert len(http_slack.fake.to("auth.test")) == 1
+
+
 async def test_names_come_from_the_profile_without_delaying_presses(http_slack: Slack) -> None:
     fake = http_slack.fake
     fake.users["U9"] = {"profile": {"display_name": "Nine"}}

@@ -26,7 +26,7 @@ from adapters.slack.events import Where, form_target, where_action, where_comman
 from adapters.slack.people import People
 from adapters.slack.publisher import SlackPublisher
 from adapters.slack.render import ANSWER_ACTION, ANSWER_BLOCK, WORDS_CALLBACK, home_view, render
-from adapters.slack.replies import Replies, api_base, retry_handlers, slack_mode
+from adapters.slack.replies import Replies, api_base, retry_handlers, share_auth_test, slack_mode
 from bot import actions
 from bot.config import Settings
 from bot.dispatch import (
@@ -103,6 +103,7 @@ class SlackPlatform:
         except SlackApiError as exc:
             raise ConfigError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
         self.bot_user = auth.get("user_id")
+        share_auth_test(self.app, auth)
         if self.mode == "http":
             web_app = self.app.web_app(path=EVENTS_PATH, port=self.settings.slack_port)
             self._runner = web.AppRunner(web_app, access_log=None)

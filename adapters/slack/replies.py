@@ -7,6 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -14,6 +16,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack.events import Where, form_metadata
@@ -45,6 +48,15 @@ def slack_mode(settings: Settings) -> str:
     if mode:
         raise ConfigError("STUDYBOT_SLACK_MODE is socket or http")
     return "socket" if settings.slack_app_token else "http"
+
+
+def share_auth_test(app: AsyncApp, result: AsyncSlackResponse) -> None:
+    """Give slack-bolt's single-workspace authorization the auth.test answer start-up already has. It
+    otherwise asks on the first request, and a burst of first requests would each ask (500 presses made
+    about 500 auth.test calls). Without that middleware (a newer slack-bolt), nothing changes."""
+    for middleware in getattr(app, "_async_middleware_list", ()):
+        if isinstance(middleware, AsyncSingleTeamAuthorization) and middleware.auth_test_result is None:
+            middleware.auth_test_result = result
 
 
 class Replies:
