@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 PREFIX = "sb:"
 ID_LIMITS = {"discord": 100, "slack": 255, "telegram": 64}
@@ -97,6 +98,11 @@ def decode(text: object) -> Action | None:
     """The action an id stands for, or None when it is not one of ours (or damaged)."""
     if not isinstance(text, str) or not text.startswith(PREFIX) or len(text) > MAX_ID_BYTES:
         return None
+    return _decode(text)
+
+
+@lru_cache(maxsize=8192)  # rendering and routing a burst of clicks decode the same few ids again and again
+def _decode(text: str) -> Action | None:
     for pattern, kind in _PATTERNS:
         found = pattern.fullmatch(text)
         if found is None:
