@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from adapters.discord.adapter import DEFER_AFTER, DiscordPlatform  # noqa: E402
+from bot.actions import AnswerChoice, decode  # noqa: E402
 from bot.bank import load_bank  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -122,7 +123,7 @@ async def serve_bot(args: argparse.Namespace) -> None:
 async def burst(fake: FakeDiscord, clicks: int) -> list[Interaction]:
     [post] = fake.posts()
     buttons = [c["custom_id"] for row in post["components"] for c in row["components"]
-               if c["custom_id"].startswith("sb:a:")]
+               if isinstance(decode(c["custom_id"]), AnswerChoice)]
     rng = random.Random(2)
     records = [fake.click_payload(post, rng.choice(buttons), member=fake.member(f"member{i}"))
                for i in range(clicks)]

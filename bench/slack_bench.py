@@ -37,6 +37,7 @@ CHANNEL = "C1"
 # ----------------------------------------------------------------- the bot side (child process)
 async def serve() -> None:
     from adapters.slack.adapter import SlackPlatform
+    from bot.actions import AnswerChoice
     from bot.bank import load_bank
     from bot.clock import SystemClock
     from bot.config import Settings
@@ -56,7 +57,7 @@ async def serve() -> None:
         card = await service.quiz(Actor("slack", TEAM, CHANNEL, "UHOST", "host"), "statistics-probability")
         assert card.post_id is not None
         ts = await platform.post_message(CHANNEL, card)
-        answers = [b.id for b in card.buttons if b.id.startswith("sb:a:")]
+        answers = [b.id for b in card.buttons if isinstance(b.action, AnswerChoice)]
         print(json.dumps({"port": platform.port, "ts": ts, "answers": answers}), flush=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sys.stdin.readline)  # "go"
