@@ -9,7 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,27 @@ class InFlight:
         except TimeoutError:
             return False
         return True
+
+
+async def acknowledged_in_time(job: Awaitable[T], after: float,
+                                acknowledge: Callable[[], Awaitable[None]] | None) -> T:
+    """Await `job`; when it has not finished after `after` seconds, call `acknowledge` first (the
+    platform's "working on it", before its deadline) and go on waiting. If acknowledging fails, the job
+    still runs to its end (its work was committed to) and the failure is raised."""
+    task = asyncio.ensure_future(job)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=after)
+        if not done and acknowledge is not None:
+            await acknowledge()
+        return await task
+    finally:
+        if not task.done():
+            task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("work of an interaction failed after its acknowledgement failed", exc_info=task.exception())
 
 
 class CardRefresher(Generic[K, T]):

@@ -98,10 +98,16 @@ Command = (Quiz | Daily | Leaderboard | Stats | Setup | Digest | Pause | Status 
 # ----------------------------------------------------------------- effects
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """Send `message` (public or private by its visibility). When it is a question card posted publicly,
-    the adapter reports the platform's message reference back through `Dispatcher.remember`."""
+    """Send `message` (public or private by its visibility). `remember` is the post of a question card
+    posted publicly: the adapter reports where it showed it through `Dispatcher.remember(post, reference)`,
+    so the card's count can be refreshed later."""
 
     message: Message
+
+    @property
+    def remember(self) -> int | None:
+        message = self.message
+        return message.post_id if message.answerable and not message.ephemeral else None
 
 
 @dataclass(frozen=True, slots=True)

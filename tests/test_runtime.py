@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from adapters.runtime import CardRefresher, InFlight
 
 
@@ -74,3 +76,38 @@ async def test_in_flight_drains_and_times_out() -> None:
     assert await inflight.drain(1) is True
     await task
     assert len(inflight) == 0
+
+
+async def test_slow_work_is_acknowledged_first_and_fast_work_is_not() -> None:
+    from adapters.runtime import acknowledged_in_time
+
+    acks: list[str] = []
+
+    async def ack() -> None:
+        acks.append("ack")
+
+    async def work(seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "done"
+
+    assert await acknowledged_in_time(work(0), 0.2, ack) == "done"
+    assert acks == []
+    assert await acknowledged_in_time(work(0.1), 0.02, ack) == "done"
+    assert acks == ["ack"]
+
+
+async def test_work_finishes_even_when_the_acknowledgement_fails() -> None:
+    from adapters.runtime import acknowledged_in_time
+
+    finished = asyncio.Event()
+
+    async def failing_ack() -> None:
+        raise RuntimeError("interaction expired")
+
+    async def work() -> None:
+        await asyncio.sleep(0.05)
+        finished.set()
+
+    with pytest.raises(RuntimeError, match="expired"):  # the failed acknowledgement is reported
+        await acknowledged_in_time(work(), 0.01, failing_ack)
+    await asyncio.wait_for(finished.wait(), 1)  # the committed work still ran to its end

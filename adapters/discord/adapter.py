@@ -40,7 +40,7 @@ from adapters.discord.client import (
 )
 from adapters.discord.publisher import DiscordPublisher
 from adapters.discord.render import render
-from adapters.runtime import CardRefresher, InFlight
+from adapters.runtime import CardRefresher, InFlight, acknowledged_in_time
 from bot import actions
 from bot.config import Settings
 from bot.dispatch import (
@@ -201,15 +201,12 @@ class DiscordPlatform:
             if self._stopping:
                 await self.send(interaction, ephemeral(RESTARTING))
                 return
-            job = asyncio.ensure_future(self.dispatcher.run(actor_of(interaction), command, log))
-            try:
-                done, _ = await asyncio.wait({job}, timeout=self.defer_after)
-                if not done and can_defer and not interaction.response.is_done():
+            async def defer() -> None:
+                if not interaction.response.is_done():
                     await interaction.response.defer(ephemeral=defer_ephemeral, thinking=True)
-                outcome = await job
-            finally:
-                if not job.done():  # the acknowledgement failed: let the work finish, it was committed to
-                    job.add_done_callback(_consume)
+
+            outcome = await acknowledged_in_time(self.dispatcher.run(actor_of(interaction), command, log),
+                                                 self.defer_after, defer if can_defer else None)
             await self.deliver(interaction, outcome)
         except Exception as exc:
             if isinstance(exc, discord.NotFound) and exc.code == UNKNOWN_INTERACTION:
@@ -232,11 +229,9 @@ class DiscordPlatform:
                 else:
                     await interaction.response.send_modal(AnswerModal(effect.prompt))
             else:
-                message = effect.message
-                message_id = await self.send(interaction, message)
-                if message_id is not None and not message.ephemeral and message.post_id is not None \
-                        and message.answerable:
-                    await self.dispatcher.remember(message.post_id, str(message_id))
+                message_id = await self.send(interaction, effect.message)
+                if message_id is not None and effect.remember is not None:
+                    await self.dispatcher.remember(effect.remember, str(message_id))
 
     async def send(self, interaction: discord.Interaction[StudyClient], message: Message) -> int | None:
         """Reply (or follow up when already acknowledged); returns the new message's id when known."""
@@ -279,10 +274,5 @@ class DiscordPlatform:
             return False
         return True
 
-
-def _consume(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("Discord: work of an interaction failed after its acknowledgement failed",
-                  exc_info=task.exception())
 
 __all__ = ["AnswerModal", "DiscordPlatform", "StudyClient", "endpoints"]

@@ -261,7 +261,7 @@ class SlackPlatform:
             elif effect.message.ephemeral:
                 await self.replies.send_ephemeral(where, effect.message)
             else:
-                await self.replies.send_public(where, effect.message)
+                await self.replies.send_public(where, effect.message, remember=effect.remember)
 
     async def refresh_card(self, where: Where, post_id: int) -> None:
         """Show the card's new answer count: in place for an ephemeral card, else through the coalescing

@@ -71,7 +71,7 @@ class Replies:
                                                       **render(message))
         return str(response["ts"])
 
-    async def send_public(self, where: Where, message: Message) -> None:
+    async def send_public(self, where: Where, message: Message, *, remember: int | None = None) -> None:
         if where.channel is None:
             where.channel = await self.open_dm(where.user)
         try:
@@ -83,8 +83,8 @@ class Replies:
                 await self.respond(where.response_url, message, response_type="in_channel")
                 return
             raise UserError("I'm not a member of this channel. Add me with /invite @studybot and try again.") from None
-        if message.post_id is not None:
-            await self.remember(message.post_id, f"{where.channel}:{ts}")
+        if remember is not None:
+            await self.remember(remember, f"{where.channel}:{ts}")
 
     async def send_ephemeral(self, where: Where, message: Message) -> None:
         if where.direct or where.channel is None:
