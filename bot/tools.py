@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from bot import importers
 from bot.bank import Bank, bank_figures, load_bank, strict_issues
 from bot.errors import BankError
 from bot.grading import MAX_ANSWER_CHARS, grade
@@ -49,6 +50,32 @@ def _verdict(bank: Bank, qid: object, answer: str) -> dict[str, object]:
     if len(answer) > MAX_ANSWER_CHARS:
         return {"question_id": qid, "error": f"answer is {len(answer)} characters; at most {MAX_ANSWER_CHARS}"}
     return {"question_id": qid, **grade(question, answer).as_dict()}
+
+
+def bank_import(path: Path, *, fmt: str | None, topic: str | None, out_dir: Path | None, force: bool,
+                out: TextIO) -> int:
+    """`bank import`: convert and check; with `out_dir`, write the topics. 1 (nothing written) on any problem."""
+    try:
+        result = importers.read_file(path, fmt, topic)
+    except importers.ImportProblem as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        out.write(f"{where}: {exc}; nothing was imported\n")
+        return 1
+    except BankError as exc:
+        out.write(f"{exc}\nnothing was imported\n")
+        return 1
+    out.write(result.summary() + "\n")
+    if out_dir is None:
+        out.write("checked only: give --out DIR to write the topic files\n")
+        return 0
+    try:
+        written = importers.write(result, out_dir, force=force)
+    except importers.ImportProblem as exc:
+        out.write(f"{exc}; nothing was imported\n")
+        return 1
+    for target, added, updated in written:
+        out.write(f"wrote {target}: {added} new, {updated} updated\n")
+    return 0
 
 
 def grade_lines(directory: Path, lines: Iterable[str], out: TextIO) -> int:

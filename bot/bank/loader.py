@@ -63,11 +63,16 @@ def _strings(value: Any) -> tuple[str, ...] | None:
     return None
 
 
+def check_question(raw: Any, topic: str, display: str, line: int | None, issues: list[BankIssue]) -> Question | None:
+    """One entry checked exactly as the loader checks it (importers use this), problems located at `line`."""
+    return _question(raw, None, topic, display, issues, line=line)
+
+
 def _question(
-    raw: Any, node: yaml.Node | None, topic: str, display: str, issues: list[BankIssue]
+    raw: Any, node: yaml.Node | None, topic: str, display: str, issues: list[BankIssue], *, line: int | None = None
 ) -> Question | None:
     lines = _Located.key_lines(node)
-    line0 = node.start_mark.line + 1 if node is not None else None
+    line0 = node.start_mark.line + 1 if node is not None else line
     if not isinstance(raw, dict):
         issues.append(BankIssue(display, "each question must be a mapping", line=line0))
         return None
@@ -102,11 +107,11 @@ def _question(
         point = item.get("point") if isinstance(item, dict) else None
         accept = _strings(item.get("accept")) if isinstance(item, dict) else None
         reject = _strings(item.get("reject")) if isinstance(item, dict) else None
-        extra = set(item) - {"point", "accept", "reject"} if isinstance(item, dict) else set()
+        extra = set(item) - {"point", "accept", "reject", "derived"} if isinstance(item, dict) else set()
         if not isinstance(point, str) or not point.strip() or accept is None or reject is None or extra:
             bad("key_points", "each key point needs 'point' text and optional 'accept'/'reject' lists")
             continue
-        key_points.append(KeyPoint(point.strip(), accept, reject))
+        key_points.append(KeyPoint(point.strip(), accept, reject, derived=bool(item.get("derived"))))
 
     choices = None
     ch = raw.get("choices")

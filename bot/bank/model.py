@@ -19,6 +19,7 @@ class KeyPoint:
     point: str
     accept: tuple[str, ...] = ()
     reject: tuple[str, ...] = ()
+    derived: bool = False  # made from the answer's sentences by an importer, not written as a key point
 
 
 @dataclass(frozen=True, slots=True)
