@@ -23,11 +23,12 @@ from bot.bank import Bank, load_bank
 from bot.clock import ManualClock
 from bot.config import Settings, config_file
 from bot.errors import ConfigError, StorageError, StudybotError
+from bot.judge import grader_for
 from bot.preflight import preflight
 from bot.service import StudyService
 from bot.storage import open_database
 from bot.storage.db import describe_failure
-from bot.tools import bank_check, grade_lines, grade_one
+from bot.tools import bank_check, bank_import, grade_lines, grade_one
 
 log = logging.getLogger("studybot")
 
@@ -112,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     check = bank_sub.add_parser("check", help="validate the bank and print its figures")
     check.add_argument("directory", nargs="?", type=Path)
     check.add_argument("--strict", action="store_true", help="editorial checks too (lengths, LaTeX, choices...)")
+    imp = bank_sub.add_parser("import", help="convert questions from another tool into bank topics")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--format", help="csv, tsv, anki, apkg, opentdb, red, gift or quizlet (default: detected)")
+    imp.add_argument("--topic", help="topic slug for the questions (default: a topic column, else the file name)")
+    imp.add_argument("--out", type=Path, help="folder to write <topic>.yaml into (default: only check)")
+    imp.add_argument("--force", action="store_true", help="replace a <topic>.yaml that the importer did not write")
     grade = sub.add_parser("grade", help="grade a free-text answer, printing the verdict as JSON")
     grade.add_argument("question_id", nargs="?")
     grade.add_argument("answer", nargs="?")
@@ -144,12 +151,14 @@ async def run_console(settings: Settings, bank: Bank | None = None) -> int:
 
     clock = ManualClock(datetime.now(UTC))
     db = await open_database(settings.database)
+    grader = grader_for(settings)
     try:  # whatever happens, close the database: its connections' threads would keep the process alive
         service = StudyService(db, bank or load_bank(settings.questions), clock,
-                               default_timezone=settings.timezone)
+                               default_timezone=settings.timezone, grader=grader)
         await service.sync_bank()
         return await ConsoleApp(service, clock).run(sys.stdin)
     finally:
+        await grader.close()
         await db.close()
 
 
@@ -247,6 +256,9 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             raise StorageError(describe_failure(settings.database, exc)) from exc
         except OSError as exc:
             raise StorageError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from exc
+    if command == "bank" and args.bank_command == "import":
+        return bank_import(args.file, fmt=args.format, topic=args.topic, out_dir=args.out, force=args.force,
+                           out=sys.stdout)
     if command == "bank":
         return bank_check(args.directory or settings.questions, strict=args.strict, out=sys.stdout)
     if command == "grade":

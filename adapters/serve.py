@@ -14,6 +14,7 @@ from bot import healthfile
 from bot.bank import Bank, load_bank
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.judge import grader_for
 from bot.schedule import Publisher, Scheduler
 from bot.service import StudyService
 from bot.storage import open_database
@@ -74,10 +75,12 @@ async def _serve(settings: Settings, platforms: list[str], stop: asyncio.Event, 
     healthfile.remove(settings.health_file)  # a file left by a previous run must not pass for this one
     db = await open_database(settings.database)
     started: list[Platform] = []
+    service: StudyService | None = None
     wakeups: Wakeups | None = None
     health: asyncio.Task[None] | None = None
     try:
-        service = StudyService(db, bank, SystemClock(), default_timezone=settings.timezone)
+        service = StudyService(db, bank, SystemClock(), default_timezone=settings.timezone,
+                               grader=grader_for(settings))
         await service.sync_bank()
         running = [build_platform(name, service, settings) for name in platforms]
         scheduler = Scheduler(service, {p.name: p.publisher for p in running},
@@ -112,6 +115,8 @@ async def _serve(settings: Settings, platforms: list[str], stop: asyncio.Event, 
                 log.warning("%s still had interactions in flight after %.0fs; closing anyway", platform.name, grace)
             except Exception:
                 log.exception("stopping %s failed", platform.name)
+        if service is not None:
+            await service.grader.close()
         await db.close()
         log.info("stopped: database closed")
     return 0

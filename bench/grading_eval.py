@@ -8,17 +8,23 @@ FILE defaults to the held-out set; ../shared/grader_dev.jsonl (bank_id, label `o
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import statistics
 import sys
 import time
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.bank import Bank, Question, load_bank  # noqa: E402
+from bot.config import Settings  # noqa: E402
 from bot.grading import PASS_SCORE, grade  # noqa: E402
+from bot.judge import Grader, grader_for  # noqa: E402
 
 LABELS = ("correct", "partial", "wrong", "off_topic")
 
@@ -43,19 +49,29 @@ def _question(bank: Bank, item: dict[str, str]) -> Question:
     return question
 
 
-def evaluate(eval_file: Path = ROOT / "tests" / "data" / "grading_eval.jsonl") -> dict[str, object]:
+def evaluate(eval_file: Path = ROOT / "tests" / "data" / "grading_eval.jsonl",
+             grader: Grader | None = None) -> dict[str, object]:
+    return asyncio.run(_evaluate(eval_file, grader or Grader()))
+
+
+async def _evaluate(eval_file: Path, grader: Grader) -> dict[str, object]:
     bank = load_bank(ROOT / "questions")
     items = [_normalise(json.loads(line)) for line in eval_file.read_text().splitlines() if line.strip()]
     scores: dict[str, list[float]] = {label: [] for label in LABELS}
+    told: dict[str, Counter[str]] = {label: Counter() for label in LABELS}
     times = []
     for item in items:  # warm: a question's key points are compiled once, on first use
         grade(_question(bank, item), "")
-    for item in items:
-        question = _question(bank, item)
-        t0 = time.perf_counter()
-        verdict = grade(question, item["answer"])
-        times.append(time.perf_counter() - t0)
-        scores[item["label"]].append(verdict.score)
+    try:
+        for item in items:
+            question = _question(bank, item)
+            t0 = time.perf_counter()
+            verdict = await grader.grade(question, item["answer"])
+            times.append(time.perf_counter() - t0)
+            scores[item["label"]].append(verdict.score)
+            told[item["label"]][verdict.label] += 1
+    finally:
+        await grader.close()
     return {
         "answers": len(items),
         "auc_correct_vs_wrong_and_off_topic": auc(scores["correct"], scores["wrong"] + scores["off_topic"]),
@@ -63,16 +79,27 @@ def evaluate(eval_file: Path = ROOT / "tests" / "data" / "grading_eval.jsonl") -
         "auc_correct_vs_partial": auc(scores["correct"], scores["partial"]),
         "mean": {label: statistics.mean(v) for label, v in scores.items()},
         "pass_rate": {label: sum(s >= PASS_SCORE for s in v) / len(v) for label, v in scores.items()},
+        "told": {label: {k: n / max(1, sum(c.values())) for k, n in c.items()} for label, c in told.items()},
         "median_ms": statistics.median(times) * 1000,
         "p99_ms": sorted(times)[int(len(times) * 0.99) - 1] * 1000,
     }
 
 
 if __name__ == "__main__":
-    result = evaluate(Path(sys.argv[1])) if len(sys.argv) > 1 else evaluate()
-    print(f"{result['answers']} held-out answers; pass mark {PASS_SCORE}")
+    parser = argparse.ArgumentParser(description="Grader quality on labelled answers.")
+    parser.add_argument("file", nargs="?", type=Path, default=ROOT / "tests" / "data" / "grading_eval.jsonl")
+    parser.add_argument("--grader", choices=["offline", "llm"], default="offline",
+                        help="llm: the judge the STUDYBOT_LLM_* settings describe (falls back to offline)")
+    args = parser.parse_args()
+    settings = Settings.load()
+    chosen = grader_for(replace(settings, grader=args.grader)) if args.grader == "llm" else Grader()
+    result = evaluate(args.file, chosen)
+    print(f"{result['answers']} labelled answers ({args.file.name}); grader {args.grader}; pass mark {PASS_SCORE}")
     for key in ("auc_correct_vs_wrong_and_off_topic", "auc_correct_vs_wrong", "auc_correct_vs_partial"):
         print(f"{key:<40} {result[key]:.3f}")
+    print(f"{'answer written as':<14}{'told correct':>14}{'partly right':>14}{'not quite':>11}   mean score")
     for label in LABELS:
-        print(f"{label:<12} mean score {result['mean'][label]:.2f}   graded correct {result['pass_rate'][label]:.0%}")  # type: ignore[index]
+        told = result["told"][label]  # type: ignore[index]
+        print(f"{label:<14}{told.get('correct', 0):>14.0%}{told.get('partial', 0):>14.0%}"
+              f"{told.get('incorrect', 0):>11.0%}   {result['mean'][label]:.2f}")  # type: ignore[index]
     print(f"time per answer: median {result['median_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")

@@ -71,6 +71,18 @@ class Settings:
         "env": "STUDYBOT_SLACK_API_URL", "form": "an http(s) URL ending in /api/"})
     slack_admins: tuple[str, ...] = field(default=(), metadata={
         "env": "STUDYBOT_SLACK_ADMINS", "form": "comma-separated Slack user ids such as U012AB3CD"})
+    grader: str = field(default="offline", metadata={"env": "STUDYBOT_GRADER", "form": "offline or llm"})
+    llm_base_url: str = field(default="", metadata={
+        "env": "STUDYBOT_LLM_BASE_URL", "form": "an http(s) URL such as http://localhost:11434/v1"})
+    llm_model: str = field(default="", metadata={"env": "STUDYBOT_LLM_MODEL", "form": "a model name"})
+    llm_api_key: str = field(default="", metadata={"env": "STUDYBOT_LLM_API_KEY", "secret": True,
+                                                   "form": "the API key"})
+    llm_timeout: float = field(default=8.0, metadata={
+        "env": "STUDYBOT_LLM_TIMEOUT", "form": "a number of seconds", "range": (0.5, 60.0)})
+    llm_max_in_flight: int = field(default=4, metadata={
+        "env": "STUDYBOT_LLM_MAX_IN_FLIGHT", "form": "a number of calls", "range": (1, 64)})
+    llm_daily_cap: int = field(default=0, metadata={
+        "env": "STUDYBOT_LLM_DAILY_CAP", "form": "a number of calls a day (0: no cap)", "range": (0, 10_000_000)})
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, file: Path | None = None) -> Settings:
@@ -126,6 +138,9 @@ class Settings:
             if self.slack_mode != "http" and not self.slack_app_token:
                 found.append("Slack Socket Mode needs SLACK_APP_TOKEN (or set STUDYBOT_SLACK_MODE=http)")
         found += [f"{name} must be {form}" for name, form in self.invalid().items()]
+        if self.grader == "llm" and not (self.llm_base_url and self.llm_model):
+            found.append("STUDYBOT_GRADER=llm needs STUDYBOT_LLM_BASE_URL and STUDYBOT_LLM_MODEL (an OpenAI-compatible "
+                         "chat completions API)")
         if not os.path.isdir(self.questions):  # False, not an error, for a name too long or with a NUL
             found.append(f"question bank folder {shown_path(self.questions)} not found: set STUDYBOT_QUESTIONS to "
                          "the folder holding the *.yaml question files (questions/ in the repository)")
@@ -142,6 +157,8 @@ class Settings:
                "STUDYBOT_DISCORD_API_BASE": not _url(self.discord_api_base, ("http", "https")),
                "STUDYBOT_DISCORD_GATEWAY_URL": not _url(self.discord_gateway_url, ("ws", "wss")),
                "STUDYBOT_SLACK_API_URL": not _url(self.slack_api_url, ("http", "https")),
+               "STUDYBOT_GRADER": self.grader not in ("offline", "llm"),
+               "STUDYBOT_LLM_BASE_URL": not _url(self.llm_base_url, ("http", "https")),
                "STUDYBOT_DISCORD_GUILD": not re.fullmatch(r"[0-9]{0,21}", self.discord_guild.strip()),
                "STUDYBOT_DISCORD_APP_ID": not re.fullmatch(r"[0-9]{0,21}", self.discord_app_id.strip())}
         forms = {f.metadata["env"]: f.metadata["form"] for f in fields(self)}

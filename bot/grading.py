@@ -158,6 +158,8 @@ class Verdict:
     hit: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
     misconceptions: list[str] = field(default_factory=list)
+    note: str = ""  # one line for the member: the judge's feedback, or why the offline grader answered
+    grader: str = "offline"
 
     @property
     def label(self) -> str:
@@ -170,8 +172,12 @@ class Verdict:
         return self.score >= PASS_SCORE
 
     def as_dict(self) -> dict[str, object]:
-        return {"score": round(self.score, 3), "verdict": self.label, "hit": self.hit,
-                "missed": self.missed, "misconceptions": self.misconceptions}
+        out: dict[str, object] = {"score": round(self.score, 3), "verdict": self.label, "hit": self.hit,
+                                  "missed": self.missed, "misconceptions": self.misconceptions,
+                                  "grader": self.grader}
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 def clauses(text: str) -> list[str]:

@@ -74,6 +74,8 @@ def answer_feedback(
         lines.extend(f"- ✔ {p}" for p in verdict.hit)
         lines.extend(f"- ✘ {p}" for p in verdict.missed if p not in verdict.misconceptions)
         lines.extend(f"- ⚠ That contradicts: {p}" for p in verdict.misconceptions)
+        if verdict.note:
+            lines.append(f"_{verdict.note}_")
     if post.kind == "daily" and not post.revealed:
         lines.append("The full answer is revealed later; press Reveal to see it now.")
     else:

@@ -10,7 +10,7 @@ from bot.domain import (
     PostRecord,
 )
 from bot.errors import InvalidInput
-from bot.grading import MAX_ANSWER_CHARS, Verdict, grade
+from bot.grading import MAX_ANSWER_CHARS, Verdict
 from bot.messages import Message, Visibility, ephemeral
 from bot.text import valid_text
 from bot.usecases.base import ServiceBase
@@ -36,7 +36,7 @@ class Answering(ServiceBase):
             raise InvalidInput("Your answer is empty: write a sentence or two.")
         if len(text) > MAX_ANSWER_CHARS:
             raise InvalidInput(f"That answer is too long; keep it under {MAX_ANSWER_CHARS} characters.")
-        verdict = grade(self.bank.questions[post.question_id], text)
+        verdict = await self.grader.grade(self.bank.questions[post.question_id], text)
         return await self._record(actor, post, mode="text", outcome=verdict.label, score=verdict.score,
                                   choice=None, text=text, verdict=verdict)
 

@@ -19,6 +19,7 @@ from bot.domain import (
     settings_from_row,
 )
 from bot.errors import UnknownPost
+from bot.judge import Grader
 from bot.members import MemberWriter
 from bot.messages import Message, Visibility
 from bot.storage.db import Database
@@ -26,7 +27,7 @@ from bot.storage.db import Database
 
 class ServiceBase:
     def __init__(self, db: Database, bank: Bank, clock: Clock, *, default_timezone: str = "UTC",
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, grader: Grader | None = None) -> None:
         self.db = db
         self.bank = bank
         self.clock = clock
@@ -39,6 +40,7 @@ class ServiceBase:
         self._settings: dict[int, ChannelSettings] = {}
         self.recorder = AnswerRecorder(db)
         self.member_writer = MemberWriter(db)
+        self.grader = grader or Grader()  # written answers: offline, or the LLM judge (bot/judge.py)
 
     # ----------------------------------------------------------------- start-up
     async def sync_bank(self) -> None:
