@@ -119,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--topic", help="topic slug for the questions (default: a topic column, else the file name)")
     imp.add_argument("--out", type=Path, help="folder to write <topic>.yaml into (default: only check)")
     imp.add_argument("--force", action="store_true", help="replace a <topic>.yaml that the importer did not write")
+    appeals = bank_sub.add_parser("appeals", help="answers accepted through upheld appeals")
+    appeals_export = appeals.add_subparsers(dest="appeals_command", required=True).add_parser(
+        "export", help="print them as a YAML patch for questions/*.yaml")
+    appeals_export.add_argument("--community", help="only this community (its Discord server or Slack workspace id)")
     grade = sub.add_parser("grade", help="grade a free-text answer, printing the verdict as JSON")
     grade.add_argument("question_id", nargs="?")
     grade.add_argument("answer", nargs="?")
@@ -256,6 +260,14 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             raise StorageError(describe_failure(settings.database, exc)) from exc
         except OSError as exc:
             raise StorageError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from exc
+    if command == "bank" and args.bank_command == "appeals":
+        try:
+            text, count = ops.accepted_answers_patch(settings.database, args.community)
+        except sqlite3.Error as exc:
+            raise StorageError(describe_failure(settings.database, exc)) from exc
+        print(text, end="")
+        print(f"{count} accepted answer(s)", file=sys.stderr)
+        return 0
     if command == "bank" and args.bank_command == "import":
         return bank_import(args.file, fmt=args.format, topic=args.topic, out_dir=args.out, force=args.force,
                            out=sys.stdout)

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiosqlite
+import yaml
 
 from bot.errors import ConfigError
 from bot.storage.db import Database
@@ -244,6 +245,34 @@ def export_csv(source: Path, out_dir: Path, *, force: bool = False) -> list[tupl
         finally:
             conn.execute("COMMIT")
     return [(out_dir / "attempts.csv", attempts), (out_dir / "leaderboards.csv", boards)]
+
+
+# ----------------------------------------------------------------- accepted answers
+APPEALS_PATCH_HEADER = (
+    "# Answers that admins accepted by upholding an appeal, per question id: candidates for the `accept`\n"
+    "# lists of questions/*.yaml (they are whole answers: keep the phrase that made each one right).\n")
+
+
+def accepted_answers_patch(source: Path, community: str | None = None) -> tuple[str, int]:
+    """A YAML patch of the accepted answers (all communities, or the one with external id `community`)."""
+    if not source.is_file():
+        raise _missing(source)
+    with closing(sqlite3.connect(_uri(source), uri=True, isolation_level=None)) as conn:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        if int(conn.execute("PRAGMA user_version").fetchone()[0]) < 4:
+            return APPEALS_PATCH_HEADER + "{}\n", 0
+        rows = conn.execute(
+            "SELECT x.question_id, x.answer, co.platform, co.external_id FROM accepted_answers x "
+            "JOIN communities co ON co.id = x.community_id WHERE ? IS NULL OR co.external_id = ? "
+            "ORDER BY x.question_id, x.added_at", (community, community)).fetchall()
+    patch: dict[str, dict[str, list[str]]] = {}
+    for question, answer, platform, external in rows:
+        entry = patch.setdefault(question, {"accept": [], "from": []})
+        entry["accept"].append(answer)
+        if f"{platform}:{external}" not in entry["from"]:
+            entry["from"].append(f"{platform}:{external}")
+    text = yaml.safe_dump(patch, sort_keys=True, allow_unicode=True, width=110) if patch else "{}\n"
+    return APPEALS_PATCH_HEADER + text, len(rows)
 
 
 # ----------------------------------------------------------------- health

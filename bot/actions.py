@@ -48,6 +48,19 @@ class Rate:
 
 
 @dataclass(frozen=True, slots=True)
+class Appeal:
+    """"I think I was right": the member contests the verdict on their written answer to the post."""
+
+    post_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecideAppeal:
+    appeal_id: int
+    uphold: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PickTopic:
     slug: str
 
@@ -57,8 +70,7 @@ class Practice:
     """A practice question from the member's reviews due."""
 
 
-Action = AnswerChoice | AnswerInWords | Reveal | More | Rate | PickTopic | Practice
-PostAction = AnswerChoice | AnswerInWords | Reveal | More | Rate
+Action = AnswerChoice | AnswerInWords | Reveal | More | Rate | Appeal | DecideAppeal | PickTopic | Practice
 
 _INT = r"([0-9]{1,18})"
 _PATTERNS: tuple[tuple[re.Pattern[str], type], ...] = (
@@ -67,6 +79,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type], ...] = (
     (re.compile(rf"sb:r:{_INT}"), Reveal),
     (re.compile(rf"sb:m:{_INT}"), More),
     (re.compile(rf"sb:s:{_INT}:({'|'.join(RATINGS)})"), Rate),
+    (re.compile(rf"sb:p:{_INT}"), Appeal),
+    (re.compile(rf"sb:d:{_INT}:([01])"), DecideAppeal),
     (re.compile(r"sb:t:([a-z0-9]+(?:-[a-z0-9]+)*)"), PickTopic),
     (re.compile(r"sb:q"), Practice),
 )
@@ -85,6 +99,10 @@ def encode(action: Action) -> str:
             text = f"sb:m:{post_id}"
         case Rate(post_id, rating):
             text = f"sb:s:{post_id}:{rating}"
+        case Appeal(post_id):
+            text = f"sb:p:{post_id}"
+        case DecideAppeal(appeal_id, uphold):
+            text = f"sb:d:{appeal_id}:{int(uphold)}"
         case PickTopic(slug):
             text = f"sb:t:{slug}"
         case Practice():
@@ -110,8 +128,12 @@ def _decode(text: str) -> Action | None:
         args = found.groups()
         if kind in (PickTopic, Practice):
             return kind(*args)  # type: ignore[no-any-return,unused-ignore]
-        post = int(args[0])
-        return kind(post, int(args[1])) if kind is AnswerChoice else kind(post, *args[1:])  # type: ignore[no-any-return,unused-ignore]
+        number = int(args[0])
+        if kind is AnswerChoice:
+            return AnswerChoice(number, int(args[1]))
+        if kind is DecideAppeal:
+            return DecideAppeal(number, args[1] == "1")
+        return kind(number, *args[1:])  # type: ignore[no-any-return,unused-ignore]
     return None
 
 

@@ -23,6 +23,9 @@ from bot.bank.model import Question
 from bot.storage.db import Database
 
 MAX_BATCH = 500
+REVIEW_UPSERT = ("INSERT INTO reviews (member_id, question_id, card, due, reps, lapses) VALUES (?, ?, ?, ?, 1, ?) "
+                 "ON CONFLICT (member_id, question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
+                 "reps = reps + 1, lapses = lapses + excluded.lapses")
 # Cache sizes, each well above 2 x MAX_BATCH so a batch never evicts its own entries.
 POSTS_CACHED = 2_000
 MEMBERS_CACHED = 20_000
@@ -117,6 +120,15 @@ class AnswerRecorder:
     def counts(self, post_id: int) -> tuple[int, int] | None:
         found = self._counts.get(post_id)
         return (found[0], found[1]) if found else None
+
+    def forget_card(self, member: int, question_id: str) -> None:
+        """The member's review card changed outside this recorder (a self-rating): read it again."""
+        self._cards.pop((member, question_id), None)
+
+    def forget_post(self, post_id: int) -> None:
+        """The post's counts changed outside this recorder (an upheld appeal): read them again next time."""
+        self._counts.pop(post_id, None)
+        self._answered.pop(post_id, None)  # the two are loaded together
 
     def has_answered(self, post_id: int, member: int) -> bool | None:
         found = self._answered.get(post_id)
@@ -235,27 +247,28 @@ class AnswerRecorder:
             attempts.append((item.post_id, item.member, item.community_id, item.question.id, item.question.topic,
                              item.kind, item.mode, item.choice, item.text, item.score, correct, award.points,
                              json.dumps(list(item.missed)), item.when.isoformat(timespec="milliseconds"),
-                             item.keys["day"], item.keys["week"], item.keys["month"]))
+                             item.keys["day"], item.keys["week"], item.keys["month"],
+                             item.outcome if item.mode == "text" else None))
+            results.append(Recorded(False, award.points, award.streak_bonus, streak))
+            if item.outcome == "unsure":
+                continue  # the member's own rating schedules the review (Answering.rate)
             rating = item.outcome if item.mode == "self" else srs.rating_for(item.outcome)
             card_key = (item.member, item.question.id)
             card, due = srs.review(cards.get(card_key, self._cards.get(card_key)), rating, item.when)
             cards[card_key] = card
             review_rows.append((item.member, item.question.id, card, due.isoformat(timespec="milliseconds"),
                                 int(rating == "again")))
-            results.append(Recorded(False, award.points, award.streak_bonus, streak))
         if attempts:
             async with self.db.transaction() as tx:
                 await tx.executemany(
                     "INSERT INTO attempts (post_id, member_id, community_id, question_id, topic, kind, mode, choice, "
-                    "answer_text, score, correct, points, missed, created_at, day, week, month) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", attempts)
+                    "answer_text, score, correct, points, missed, created_at, day, week, month, verdict) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", attempts)
                 if streak_rows:
                     await tx.executemany("UPDATE members SET streak = ?, best_streak = ?, last_daily_post = ? "
                                          "WHERE id = ?", streak_rows)
-                await tx.executemany(
-                    "INSERT INTO reviews (member_id, question_id, card, due, reps, lapses) VALUES (?, ?, ?, ?, 1, ?) "
-                    "ON CONFLICT (member_id, question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
-                    "reps = reps + 1, lapses = lapses + excluded.lapses", review_rows)
+                if review_rows:
+                    await tx.executemany(REVIEW_UPSERT, review_rows)
         # Committed: now the cache may learn what happened.
         for member, state in streaks.items():
             self._streaks[member] = state

@@ -71,6 +71,11 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
+class Appeals:
+    """The admins' queue of appealed verdicts."""
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     prefix: str = ""  # e.g. "There is no /studybot foo. "
 
@@ -91,8 +96,8 @@ class SubmitWords:
     text: str
 
 
-Command = (Quiz | Daily | Leaderboard | Stats | Setup | Digest | Pause | Status | Help | TopicPicker | Press
-           | SubmitWords)
+Command = (Quiz | Daily | Leaderboard | Stats | Setup | Digest | Pause | Status | Appeals | Help | TopicPicker
+           | Press | SubmitWords)
 
 
 # ----------------------------------------------------------------- effects
@@ -148,7 +153,7 @@ WORDING: dict[str, Wording] = {
              "**/daily**: today's question in this channel\n"
              "**/leaderboard [week|month|all|30d] [topic]**\n"
              "**/stats [member]**: points, accuracy, streaks, mastery, reviews due\n"
-             "**/studybot setup | digest | pause | resume | status**: server admins only",
+             "**/studybot setup | digest | pause | resume | status | appeals**: server admins only",
         sorry="Something went wrong (ref {ref}). Please try again; if it keeps happening, tell a server admin."),
     "slack": Wording(
         admins="workspace admins and owners",
@@ -158,8 +163,8 @@ WORDING: dict[str, Wording] = {
              "**/studybot daily**: today's question in this channel\n"
              "**/studybot setup [#channel] [HH:MM] [timezone] [weekdays|daily|mon,wed,fri] [topics] [easy,medium] "
              "[reveal=MIN]**\n"
-             "**/studybot digest [#channel] [day] [HH:MM]** · **pause** · **resume** · **status**: workspace admins "
-             "only\nYour progress and reviews due are on studybot's Home tab.",
+             "**/studybot digest [#channel] [day] [HH:MM]** · **pause** · **resume** · **status** · **appeals**: "
+             "workspace admins only\nYour progress and reviews due are on studybot's Home tab.",
         warn="⚠️ ", refuse="⛔ "),
     "console": Wording(
         admins="admins",
@@ -168,7 +173,8 @@ WORDING: dict[str, Wording] = {
              "  /daily                         today's question in this channel\n"
              "  /leaderboard [week|month|all|30d] [topic]\n"
              "  /stats [name]                  points, accuracy, streaks, mastery, reviews due\n"
-             "  /studybot setup [HH:MM] [timezone] [days] [topics] | digest [day] [HH:MM] | pause | resume | status\n"
+             "  /studybot setup [HH:MM] [timezone] [days] [topics] | digest [day] [HH:MM] | pause | resume | status"
+             " | appeals\n"
              "  /as NAME                       act as that member\n"
              "  /press N                       press button N of the last message you can see\n"
              "  /advance DURATION              move the clock (e.g. 30m, 2h, 1d, 7d), running what falls due\n"
@@ -232,6 +238,8 @@ class Dispatcher:
                 return _effects(await service.set_paused(actor, paused, channel))
             case Status(channel):
                 return _effects(await service.status(actor, channel))
+            case Appeals():
+                return _effects(await service.open_appeals(actor))
             case Help(prefix):
                 return [Reply(self.help(actor.platform, prefix))]
             case TopicPicker():

@@ -49,6 +49,7 @@ _COMPARISON = re.compile(r"\b(?:differ\w*|vs|versus|compar\w*|contrast\w*|distin
 CLAUSE_GAP = 100
 WINDOW_SLACK = 3  # extra words allowed between a phrasing's words
 WRONG_OPTION_MATCH = 0.25  # share of a wrong option's word pairs an answer repeats before it counts as saying it
+THIN_OVERLAP = 0.2  # with derived key points, an answer sharing this much with the reference is not off-topic
 
 
 @lru_cache(maxsize=1)
@@ -160,9 +161,13 @@ class Verdict:
     misconceptions: list[str] = field(default_factory=list)
     note: str = ""  # one line for the member: the judge's feedback, or why the offline grader answered
     grader: str = "offline"
+    unsure: bool = False  # the evidence is too thin to say: the member rates themselves
 
     @property
     def label(self) -> str:
+        """correct, partial, incorrect, or unsure (the bot shows the answer and asks for a self-rating)."""
+        if self.unsure:
+            return "unsure"
         if self.score >= PASS_SCORE:
             return "correct"
         return "partial" if self.score >= PARTIAL_SCORE else "incorrect"
@@ -323,4 +328,9 @@ def grade(question: Question, text: str) -> Verdict:
             break
     if wrong:
         score = min(score, REJECT_CAP)
-    return Verdict(round(min(score, 1.0), 4), hit, missed, wrong)
+    score = round(min(score, 1.0), 4)
+    # Key points an importer derived from the answer's sentences are thin evidence: short of a clear pass,
+    # an answer on the subject is "not sure" (the member rates themselves) rather than "not quite".
+    thin = (all(k.derived for k in question.key_points) and not wrong and score < PASS_SCORE
+            and (score >= PARTIAL_SCORE or overlap >= THIN_OVERLAP))
+    return Verdict(score, hit, missed, wrong, unsure=thin)

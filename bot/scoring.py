@@ -22,11 +22,12 @@ class Award:
 def award(difficulty: str, *, kind: str, outcome: str, streak: int, practice_scored_today: bool) -> Award:
     """Points for the member's one attempt on a post.
 
-    outcome: "correct" | "partial" | "incorrect" | "self" (self-rated after a reveal earns nothing).
+    outcome: "correct" | "partial" | "incorrect" | "unsure" | "self". Self-ratings (after a reveal, or
+    after an unsure verdict) earn nothing: points cannot be farmed by rating oneself "easy".
     streak: the member's daily streak counting this answer (daily posts only).
     practice_scored_today: the member already scored this question in practice today (no farming).
     """
-    if outcome in ("incorrect", "self"):
+    if outcome in ("incorrect", "unsure", "self"):
         return Award(0, 0, 0)
     base = BASE_POINTS[difficulty]
     if kind == "practice":

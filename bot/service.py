@@ -40,6 +40,10 @@ class StudyService(Practice, Answering, Boards, Admin):
                 return await self.more(actor, post_id)
             case actions.Rate(post_id, rating):
                 return await self.rate(actor, post_id, rating)
+            case actions.Appeal(post_id):
+                return await self.appeal(actor, post_id)
+            case actions.DecideAppeal(appeal_id, uphold):
+                return await self.decide_appeal(actor, appeal_id, uphold)
         raise UnknownPost()
 
     def topic_buttons(self, query: str = "") -> tuple[Button, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.actions import AnswerChoice, AnswerInWords, More, Practice, Rate, Reveal
+from bot.actions import AnswerChoice, AnswerInWords, Appeal, DecideAppeal, More, Practice, Rate, Reveal
 from bot.bank.model import Question
 from bot.grading import Verdict
 from bot.messages import Button, Field, Message, Style, Visibility
@@ -65,6 +65,8 @@ def answer_feedback(
     chosen: str | None = None, verdict: Verdict | None = None,
 ) -> Message:
     q = post.question
+    if outcome == "unsure":
+        return unsure_feedback(post, verdict)
     head = {"correct": "✅ Correct!", "partial": "🟡 Partly right.", "incorrect": "❌ Not quite."}[outcome]
     lines = [head]
     if chosen is not None and outcome != "correct" and q.choices:
@@ -84,8 +86,27 @@ def answer_feedback(
     if streak_bonus:
         earned += f" (includes a {streak}-day streak bonus of {streak_bonus})"
     lines.append(earned if points else "No points this time.")
-    buttons = (Button.of(More(post.id), "More"),) if q.explanation else ()
-    return Message(body="\n".join(lines), buttons=buttons, visibility=Visibility.EPHEMERAL, post_id=post.id)
+    buttons = [Button.of(More(post.id), "More")] if q.explanation else []
+    if verdict is not None and outcome != "correct":
+        buttons.append(Button.of(Appeal(post.id), "I think I was right"))
+    return Message(body="\n".join(lines), buttons=tuple(buttons), visibility=Visibility.EPHEMERAL, post_id=post.id)
+
+
+RATING_STYLES = (("again", Style.DANGER), ("hard", Style.SECONDARY), ("good", Style.PRIMARY), ("easy", Style.SUCCESS))
+
+
+def unsure_feedback(post: PostView, verdict: Verdict | None) -> Message:
+    """The grader cannot tell: the model answer and its key points, and the member rates themselves."""
+    q = post.question
+    lines = ["🤔 Not sure: I can't tell from these words whether you had it. Compare with the answer and rate "
+             "yourself; your rating schedules your next review (no points either way).",
+             f"**Answer:** {q.answer}"]
+    if verdict is not None and verdict.note:
+        lines.append(f"_{verdict.note}_")
+    fields = (Field("Key points", "\n".join(f"- {k.point}" for k in q.key_points)),) if q.key_points else ()
+    buttons = tuple(Button.of(Rate(post.id, r), r.capitalize(), style) for r, style in RATING_STYLES)
+    return Message(body="\n".join(lines), fields=fields, buttons=buttons, visibility=Visibility.EPHEMERAL,
+                   post_id=post.id)
 
 
 def already_answered(post: PostView) -> Message:
@@ -102,9 +123,7 @@ def reveal_private(post: PostView, *, can_rate: bool) -> Message:
     if q.explanation:
         buttons.append(Button.of(More(post.id), "More"))
     if can_rate:
-        for rating, style in (("again", Style.DANGER), ("hard", Style.SECONDARY),
-                              ("good", Style.PRIMARY), ("easy", Style.SUCCESS)):
-            buttons.append(Button.of(Rate(post.id, rating), rating.capitalize(), style))
+        buttons += [Button.of(Rate(post.id, rating), rating.capitalize(), style) for rating, style in RATING_STYLES]
     body = f"**{q.question}**\n\n{_correct_line(post)}{q.answer}"
     if can_rate:
         body += "\n\nHow well did you know it? Your rating schedules your next review (no points)."
@@ -177,3 +196,31 @@ def stats(s: MemberStats) -> Message:
     )
     buttons = (Button.of(Practice(), "Practice now", Style.PRIMARY),) if s.due else ()
     return Message(title=f"Stats for {s.name}", fields=fields, buttons=buttons, visibility=Visibility.EPHEMERAL)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAppeal:
+    id: int
+    member: str
+    question: Question
+    answer: str
+    score: float
+    missed: tuple[str, ...]
+
+
+def appeals(items: list[OpenAppeal], pending: int) -> Message:
+    """The admins' queue: each answer with its verdict and the question's key points, to uphold or reject."""
+    if not items:
+        return Message(body="No appeals are waiting.", visibility=Visibility.EPHEMERAL)
+    fields = []
+    buttons: list[Button] = []
+    for n, item in enumerate(items, 1):
+        missed = "; ".join(item.missed) or "none"
+        fields.append(Field(f"#{n} · {item.member} on “{item.question.question[:150]}”",
+                            f"Answer: {item.answer[:600]}\nScore: {round(item.score * 100)}% · missed: {missed[:300]}"))
+        buttons += [Button.of(DecideAppeal(item.id, True), f"Uphold #{n}", Style.SUCCESS),
+                    Button.of(DecideAppeal(item.id, False), f"Reject #{n}", Style.DANGER)]
+    return Message(title=f"Appeals ({pending} waiting)",
+                   body="Upholding counts the answer as correct (the boards follow) and accepts it for that "
+                        "question in this community from now on.",
+                   fields=tuple(fields), buttons=tuple(buttons), visibility=Visibility.EPHEMERAL)

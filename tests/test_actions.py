@@ -11,6 +11,8 @@ from bot import actions
 from bot.actions import (
     AnswerChoice,
     AnswerInWords,
+    Appeal,
+    DecideAppeal,
     More,
     PickTopic,
     Practice,
@@ -25,6 +27,7 @@ every_action = st.one_of(
     st.builds(AnswerChoice, post_ids, st.integers(min_value=0, max_value=9)),
     st.builds(AnswerInWords, post_ids), st.builds(Reveal, post_ids), st.builds(More, post_ids),
     st.builds(Rate, post_ids, st.sampled_from(actions.RATINGS)),
+    st.builds(Appeal, post_ids), st.builds(DecideAppeal, post_ids, st.booleans()),
     st.builds(PickTopic, st.from_regex(r"[a-z0-9]{1,19}(-[a-z0-9]{1,19})?", fullmatch=True)),
     st.just(Practice()),
 )
@@ -50,6 +53,7 @@ def test_wire_format_is_stable() -> None:
     assert encode(Rate(7, "good")) == "sb:s:7:good"
     assert encode(PickTopic("deep-learning")) == "sb:t:deep-learning"
     assert encode(Practice()) == "sb:q"
+    assert encode(Appeal(42)) == "sb:p:42" and encode(DecideAppeal(7, True)) == "sb:d:7:1"
 
 
 @pytest.mark.parametrize("text", ["sb:a:1", "sb:a:x:1", "sb:a:1:12", "sb:s:1:great", "sb:t:Bad Slug", "sb:zzz",

@@ -134,7 +134,7 @@ async def test_login_identify_and_synced_command_schemas(fake: FakeDiscord, bot:
     assert str(admin["default_member_permissions"]) == str(discord.Permissions(manage_guild=True).value) == "32"
     assert admin["contexts"] == [0] and admin["dm_permission"] is False
     subs = {o["name"]: o for o in admin["options"]}
-    assert sorted(subs) == ["digest", "pause", "resume", "setup", "status"]
+    assert sorted(subs) == ["appeals", "digest", "pause", "resume", "setup", "status"]
     assert all(s["type"] == 1 for s in subs.values())
     setup = [(o["name"], o["type"], o.get("required", False)) for o in subs["setup"]["options"]]
     assert setup == [("channel", 7, True), ("time", 3, True), ("timezone", 3, True), ("days", 3, False),
@@ -597,3 +597,11 @@ async def test_stop_finishes_interactions_in_flight(fake: FakeDiscord, service: 
     await platform.stop()
     assert interaction.reply is not None and interaction.reply["embeds"][0]["title"].startswith("Leaderboard")
     assert fake.problems() == []
+
+
+async def test_appeals_queue_needs_manage_server(fake: FakeDiscord, bot: DiscordPlatform) -> None:
+    refused = await fake.reply(await fake.slash("studybot", subcommand="appeals", member=fake.member("Bob")))
+    assert refused["content"] == "Only server admins can use /studybot appeals."
+    manager = fake.member("Mia", permissions=(1 << 5) | (1 << 10) | (1 << 11))
+    queue = await fake.reply(await fake.slash("studybot", subcommand="appeals", member=manager))
+    assert is_ephemeral(queue) and queue["content"] == "No appeals are waiting."

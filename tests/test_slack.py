@@ -608,3 +608,12 @@ def test_manifest_declares_everything_the_adapter_uses() -> None:
     assert "app_home_opened" in settings["event_subscriptions"]["bot_events"]
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "users:read", "im:write"} <= scopes
+
+
+async def test_appeals_queue_for_workspace_admins(slack: Slack) -> None:
+    await slack.command("/studybot", "appeals", user="U2")
+    [refusal] = await slack.fake.wait_calls("chat.postEphemeral")
+    assert "Only workspace admins and owners can use /studybot appeals" in all_text(refusal)
+    await slack.command("/studybot", "appeals", user=ADMIN)
+    [queue] = await slack.fake.wait_calls("chat.postEphemeral", where=lambda a: a["user"] == ADMIN)
+    assert "No appeals are waiting." in all_text(queue)

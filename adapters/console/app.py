@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.bank.model import DIFFICULTIES
 from bot.clock import ManualClock
 from bot.dispatch import (
+    Appeals,
     Command,
     Daily,
     Digest,
@@ -302,6 +303,8 @@ class ConsoleApp:
             await self._run(Pause(sub == "pause"))
         elif sub == "status":
             await self._run(Status())
+        elif sub == "appeals":
+            await self._run(Appeals())
         elif sub == "stats":
             await self._stats(rest)
         else:

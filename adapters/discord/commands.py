@@ -16,7 +16,7 @@ from discord import app_commands
 
 from adapters.discord.render import clip
 from bot.bank import Bank
-from bot.dispatch import Daily, Digest, Leaderboard, Pause, Quiz, Setup, Stats, Status
+from bot.dispatch import Appeals, Daily, Digest, Leaderboard, Pause, Quiz, Setup, Stats, Status
 from bot.domain import WEEKDAYS
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,10 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
     @group.command(name="status", description="How the daily question is set up in this channel")
     async def status(interaction: discord.Interaction[StudyClient]) -> None:
         await platform.handle(interaction, Status())
+
+    @group.command(name="appeals", description="Answers whose verdict members contested: uphold or reject")
+    async def appeals(interaction: discord.Interaction[StudyClient]) -> None:
+        await platform.handle(interaction, Appeals())
 
     tree.add_command(group)
 

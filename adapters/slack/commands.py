@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.bank.model import DIFFICULTIES
-from bot.dispatch import Command, Daily, Digest, Help, Pause, Setup, Stats, Status
+from bot.dispatch import Appeals, Command, Daily, Digest, Help, Pause, Setup, Stats, Status
 from bot.domain import PERIODS, WEEKDAYS
 from bot.errors import InvalidInput, UserError
 
@@ -171,7 +171,7 @@ def parse_channel_only(text: str, usage: str) -> str | None:
     return channel
 
 
-ADMIN_SUBCOMMANDS = frozenset({"setup", "digest", "pause", "resume", "status"})
+ADMIN_SUBCOMMANDS = frozenset({"setup", "digest", "pause", "resume", "status", "appeals"})
 
 
 async def studybot_command(text: str, profile: Callable[[str, str], Awaitable[tuple[str, bool]]]
@@ -195,4 +195,6 @@ async def studybot_command(text: str, profile: Callable[[str, str], Awaitable[tu
         return sub, Stats(target[0], target[1] or (await profile(target[0], target[0]))[0])
     if sub == "daily":
         return sub, Daily()
+    if sub == "appeals":
+        return sub, Appeals()
     return sub, Help("" if sub == "help" else f"There is no /studybot {sub}. ")

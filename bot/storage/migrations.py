@@ -190,9 +190,46 @@ CREATE TABLE leases (
 );
 """
 
+# Honest verdicts and appeals: a written answer's verdict (correct, partial, incorrect, or unsure: the member
+# rates themselves), appeals against a verdict, and the answers a community's admins accepted. An upheld
+# appeal re-scores its attempt: the trigger moves the difference into every board the attempt counted in.
+V4_APPEALS = """
+ALTER TABLE attempts ADD COLUMN verdict TEXT;
+ALTER TABLE attempts ADD COLUMN self_rating TEXT;
+CREATE TABLE appeals (
+    id            INTEGER PRIMARY KEY,
+    attempt_id    INTEGER NOT NULL UNIQUE REFERENCES attempts(id),
+    community_id  INTEGER NOT NULL REFERENCES communities(id),
+    status        TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'upheld', 'rejected')),
+    created_at    TEXT NOT NULL,
+    decided_by    TEXT,
+    decided_at    TEXT
+);
+CREATE INDEX appeals_open ON appeals(community_id, status, id);
+CREATE TABLE accepted_answers (
+    community_id  INTEGER NOT NULL REFERENCES communities(id),
+    question_id   TEXT NOT NULL,
+    normalized    TEXT NOT NULL,
+    answer        TEXT NOT NULL,
+    added_at      TEXT NOT NULL,
+    PRIMARY KEY (community_id, question_id, normalized)
+);
+CREATE TRIGGER attempts_rescore AFTER UPDATE OF points, correct ON attempts
+WHEN NEW.points != OLD.points OR NEW.correct != OLD.correct BEGIN
+    UPDATE totals SET points = points + NEW.points - OLD.points, correct = correct + NEW.correct - OLD.correct,
+                      last_at = CASE WHEN NEW.points > OLD.points THEN MAX(last_at, NEW.created_at) ELSE last_at END
+    WHERE community_id = NEW.community_id AND member_id = NEW.member_id AND topic IN ('', NEW.topic)
+      AND ((period = 'all' AND period_key = 'all') OR (period = 'week' AND period_key = NEW.week)
+           OR (period = 'month' AND period_key = NEW.month) OR (period = 'day' AND period_key = NEW.day)
+           OR (period = '30d' AND NEW.day > date(period_key, '-30 days') AND NEW.day <= period_key));
+    UPDATE posts SET correct = correct + NEW.correct - OLD.correct WHERE id = NEW.post_id;
+END;
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "core tables", V1_CORE),
     (2, "leaderboard totals kept on write", V2_TOTALS),
     (3, "scheduled runs and the scheduler lease", V3_SCHEDULE),
+    (4, "verdicts, self-ratings, appeals and accepted answers", V4_APPEALS),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from bot import scoring, srs, views
-from bot.answers import AnswerInput
-from bot.domain import (
-    Actor,
-    AnswerResult,
-    PostRecord,
-)
+from bot.answers import REVIEW_UPSERT, AnswerInput
+from bot.domain import Actor, AnswerResult, PostRecord, iso
 from bot.errors import InvalidInput
 from bot.grading import MAX_ANSWER_CHARS, Verdict
 from bot.messages import Message, Visibility, ephemeral
 from bot.text import valid_text
-from bot.usecases.base import ServiceBase
+from bot.usecases.appeals import Appeals
 
 
-class Answering(ServiceBase):
+class Answering(Appeals):
     async def answer_choice(self, actor: Actor, post_id: int, shown: int) -> AnswerResult:
         post = await self._post(post_id)
         question = self.bank.questions[post.question_id]
@@ -36,7 +32,8 @@ class Answering(ServiceBase):
             raise InvalidInput("Your answer is empty: write a sentence or two.")
         if len(text) > MAX_ANSWER_CHARS:
             raise InvalidInput(f"That answer is too long; keep it under {MAX_ANSWER_CHARS} characters.")
-        verdict = await self.grader.grade(self.bank.questions[post.question_id], text)
+        verdict = await self.accepted(post.community_id, post.question_id, text) \
+            or await self.grader.grade(self.bank.questions[post.question_id], text)
         return await self._record(actor, post, mode="text", outcome=verdict.label, score=verdict.score,
                                   choice=None, text=text, verdict=verdict)
 
@@ -81,8 +78,27 @@ class Answering(ServiceBase):
         if rating not in srs.RATINGS:
             raise InvalidInput("Rate with again, hard, good or easy.")
         post = await self._post(post_id)
+        member = await self.member_id(actor)
+        unsure = await self.db.fetchone("SELECT id, self_rating FROM attempts WHERE post_id = ? AND member_id = ? "
+                                        "AND verdict = 'unsure'", (post_id, member))
+        if unsure is not None:  # the grader could not tell; the member's own rating schedules the review
+            if unsure["self_rating"]:
+                return ephemeral(f"You rated this one already ({unsure['self_rating']}).")
+            await self.rate_unsure(member, post.question_id, unsure["id"], rating)
+            return ephemeral(f"Noted ({rating}). I'll bring this one back when it's due.")
         result = await self._record(actor, post, mode="self", outcome=rating, score=0.0, choice=None, text=None)
         return result.feedback
+
+    async def rate_unsure(self, member: int, question_id: str, attempt_id: int, rating: str) -> None:
+        row = await self.db.fetchone("SELECT card FROM reviews WHERE member_id = ? AND question_id = ?",
+                                     (member, question_id))
+        card, due = srs.review(row["card"] if row else None, rating, self.clock.now())
+        async with self.db.transaction() as tx:
+            cur = await tx.execute("UPDATE attempts SET self_rating = ? WHERE id = ? AND self_rating IS NULL",
+                                   (rating, attempt_id))
+            if cur.rowcount:
+                await tx.execute(REVIEW_UPSERT, (member, question_id, card, iso(due), int(rating == "again")))
+        self.recorder.forget_card(member, question_id)
 
     async def more(self, actor: Actor, post_id: int) -> Message:
         return views.explanation(await self.post_view(post_id))
