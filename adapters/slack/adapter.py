@@ -232,7 +232,9 @@ class SlackPlatform:
         if where.channel is None:  # pressed on the Home tab: continue in a DM with the member
             where.channel = await self.replies.open_dm(where.user)
             where.direct = True
-        await self._dispatch(where, Press(actions.decode(button_id)))
+        action = actions.decode(button_id)
+        # Deciding an appeal is an admin act: look the member's rights up, as for /studybot admin commands.
+        await self._dispatch(where, Press(action), admin_check=isinstance(action, actions.DecideAppeal))
 
     async def _words(self, where: Where, metadata: str, text: str) -> None:
         post_id = form_target(where, metadata)
