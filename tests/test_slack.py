@@ -617,3 +617,27 @@ async def test_appeals_queue_for_workspace_admins(slack: Slack) -> None:
     await slack.command("/studybot", "appeals", user=ADMIN)
     [queue] = await slack.fake.wait_calls("chat.postEphemeral", where=lambda a: a["user"] == ADMIN)
     assert "No appeals are waiting." in all_text(queue)
+
+
+async def test_digest_chart_is_uploaded_or_left_to_the_text(http_slack: Slack, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.messages import Image, Message
+
+    service, fake, publisher = http_slack.service, http_slack.fake, http_slack.platform.publisher
+    await http_slack.command("/studybot", "setup 09:00 UTC weekdays", user=ADMIN)
+    await fake.wait_calls("chat.postEphemeral")
+    channel = await service.channel_settings(await service.channel_id(Actor("slack", TEAM, CHANNEL, ADMIN)))
+    png = b"\x89PNG\r\n\x1a\nchart-bytes"
+    digest = Message(title="Weekly digest", body="Top 10", image=Image("digest.png", png, "Points: ada 30"))
+    await publisher.publish(channel, digest)
+    [shared] = fake.shared.values()
+    [file_id] = fake.shared
+    assert fake.uploads[file_id] == png and shared["channel"] == CHANNEL and shared["title"] == "Points: ada 30"
+    assert not fake.to("files.upload")  # the retired method is never used
+
+    fake.errors["files.getUploadURLExternal"] = ["missing_scope"]
+    caplog.set_level(logging.WARNING, logger="adapters.slack.adapter")
+    await publisher.publish(channel, digest)
+    await publisher.publish(channel, digest)
+    assert len(fake.shared) == 1 and len(fake.to("files.getUploadURLExternal", ok_only=False)) == 2
+    assert sum("files:write" in r.getMessage() for r in caplog.records) == 1
+    assert len([m for m in fake.to("chat.postMessage") if "Points: ada 30" in all_text(m)]) == 3  # text each time

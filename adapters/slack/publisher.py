@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.render import escape
-from bot.messages import Message
+from bot.messages import Image, Message
 from bot.service import ChannelSettings
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ log = logging.getLogger("adapters.slack.adapter")
 
 NOTIFY_EVERY = 12 * 3600.0  # at most one "invite me" DM per channel in this many seconds
 NOT_IN_CHANNEL = frozenset({"not_in_channel", "channel_not_found"})
+NO_FILE_RIGHTS = frozenset({"missing_scope", "not_allowed_token_type", "no_permission"})
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
 
 
@@ -31,11 +32,12 @@ class ChannelUnavailable(Exception):
 class SlackPublisher:
     """Posts the scheduler's messages; tells the configuring admin when the bot is not in the channel."""
 
-    supports_images = False
+    supports_images = True  # the digest's chart, uploaded after its message (text remains the fallback)
 
     def __init__(self, platform: SlackPlatform) -> None:
         self.platform = platform
         self._notified: dict[str, float] = {}
+        self.images_allowed = True  # false once Slack said the app lacks files:write (no asking each week)
 
     async def publish(self, channel: ChannelSettings, message: Message, *, to: str | None = None) -> str | None:
         target = to or channel.external_id
@@ -49,7 +51,25 @@ class SlackPublisher:
             raise ChannelUnavailable(
                 f"cannot post in Slack channel {target} ({error}); "
                 + (f"asked {channel.configured_by} to invite the bot" if told else "nobody to tell")) from None
+        if message.image is not None and self.images_allowed:
+            await self.upload_image(target, message.image)
         return f"{target}:{ts}"
+
+    async def upload_image(self, channel: str, image: Image) -> None:
+        """Upload through files.getUploadURLExternal and files.completeUploadExternal (files.upload is
+        retired). Without the files:write scope the message's text (with the chart's description) stands."""
+        try:
+            await self.platform.client.files_upload_v2(channel=channel, content=image.data, filename=image.filename,
+                                                       title=image.alt[:250] or "chart")
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error in NO_FILE_RIGHTS:
+                self.images_allowed = False
+                log.warning("slack: cannot upload the digest chart (%s): add the files:write scope to the app "
+                            "to see it; the digest is posted as text", error)
+                return
+            log.warning("slack: uploading the digest chart to %s failed (%s); the digest is posted as text",
+                        channel, error)
 
     async def notify_not_in_channel(self, channel: ChannelSettings, target: str) -> bool:
         """DM the admin who set the channel up how to let the bot in; at most once per NOTIFY_EVERY."""

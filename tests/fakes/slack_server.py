@@ -49,6 +49,8 @@ class FakeSlack:
         self.rate_limit: dict[str, int] = {}  # method -> how many 429s to answer first
         self.errors: dict[str, list[str]] = {}  # method -> errors to answer next, in order
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> latest content
+        self.uploads: dict[str, bytes] = {}  # file id -> the bytes POSTed to its upload URL
+        self.shared: dict[str, dict[str, Any]] = {}  # file id -> where completeUploadExternal shared it
         self.acks: dict[str, dict[str, Any]] = {}  # Socket Mode envelope id -> the client's ack
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_connections = 0
@@ -62,6 +64,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -183,10 +186,33 @@ class FakeSlack:
                     "is_admin": False, "is_owner": False, "is_primary_owner": False}
             info.update(self.users.get(user, {}))
             return {"ok": True, "user": info}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts)}"
+            return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            files = args.get("files")
+            files = json.loads(files) if isinstance(files, str) else files or []
+            if not all(f.get("id") in self.uploads for f in files):
+                return {"ok": False, "error": "file_not_found"}
+            for f in files:
+                self.shared[f["id"]] = {"channel": args.get("channel_id"), "title": f.get("title")}
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         if method == "conversations.open":
             users = str(args.get("users", ""))
             return {"ok": True, "channel": {"id": "D" + users.split(",", maxsplit=1)[0]}}
         return {"ok": False, "error": "unknown_method"}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL files.getUploadURLExternal hands out: the file's bytes, as a body or a form."""
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            part = next(iter(form.values()))
+            data = part.file.read() if hasattr(part, "file") else str(part).encode()
+        else:
+            data = await request.read()
+        self.uploads[request.match_info["file_id"]] = data
+        await self._notify()
+        return web.Response(text="OK - uploaded")
 
     async def _response(self, request: web.Request) -> web.Response:
         self.responses.append((request.match_info["key"], await request.json()))
