@@ -9,7 +9,6 @@ database's unique (post, member) constraint stays the final guard against a doub
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from collections import OrderedDict
@@ -20,6 +19,7 @@ from typing import TypeVar
 
 from bot import scoring, srs
 from bot.bank.model import Question
+from bot.batching import GroupCommit
 from bot.storage.db import Database
 
 MAX_BATCH = 500
@@ -92,25 +92,16 @@ class _Streak:
 class AnswerRecorder:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._queue: list[tuple[AnswerInput, asyncio.Future[Recorded]]] = []
-        self._draining = False
+        self._batches: GroupCommit[AnswerInput, Recorded] = GroupCommit(self._process_fresh, MAX_BATCH)
         # Bounded: a long-running bot must not grow without limit; what falls out is read again when needed.
         self._answered: _Lru[int, set[int]] = _Lru(POSTS_CACHED)
         self._counts: _Lru[int, list[int]] = _Lru(POSTS_CACHED)
         self._streaks: _Lru[int, _Streak] = _Lru(MEMBERS_CACHED)
         self._cards: _Lru[tuple[int, str], str | None] = _Lru(CARDS_CACHED)
         self._practice_scored: _Lru[tuple[int, str, str], None] = _Lru(CARDS_CACHED)
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def record(self, item: AnswerInput) -> Recorded:
-        future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
-        if not self._draining:
-            self._draining = True
-            task = asyncio.create_task(self._drain())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return await future
+        return await self._batches.submit(item)
 
     def prime_member(self, member: int, streak: int, best: int, last_daily_post: int | None) -> None:
         """The member's streak state, as read anyway when the member was looked up."""
@@ -133,25 +124,6 @@ class AnswerRecorder:
     def has_answered(self, post_id: int, member: int) -> bool | None:
         found = self._answered.get(post_id)
         return None if found is None else member in found
-
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                try:
-                    results = await self._process_fresh([item for item, _ in batch])
-                except BaseException as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                else:
-                    for (_, future), result in zip(batch, results, strict=True):
-                        if not future.done():
-                            future.set_result(result)
-        finally:
-            self._draining = False
 
     async def _process_fresh(self, batch: list[AnswerInput]) -> list[Recorded]:
         try:

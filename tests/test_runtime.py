@@ -111,3 +111,23 @@ async def test_work_finishes_even_when_the_acknowledgement_fails() -> None:
     with pytest.raises(RuntimeError, match="expired"):  # the failed acknowledgement is reported
         await acknowledged_in_time(work(), 0.01, failing_ack)
     await asyncio.wait_for(finished.wait(), 1)  # the committed work still ran to its end
+
+
+async def test_group_commit_batches_what_arrives_meanwhile_and_reports_failures_to_their_callers() -> None:
+    from bot.batching import GroupCommit
+
+    batches: list[list[int]] = []
+
+    async def write(items: list[int]) -> list[int]:
+        batches.append(items)
+        await asyncio.sleep(0.01)
+        if 13 in items:
+            raise ValueError("unlucky batch")
+        return [i * 2 for i in items]
+
+    commit: GroupCommit[int, int] = GroupCommit(write, max_batch=4)
+    assert await asyncio.gather(*(commit.submit(i) for i in range(10))) == [i * 2 for i in range(10)]
+    assert batches[0] == [0] and all(len(b) <= 4 for b in batches) and len(batches) <= 4
+    results = await asyncio.gather(commit.submit(12), commit.submit(13), return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results)  # one transaction: both callers learn it failed
+    assert await commit.submit(1) == 2  # and the next batch is written as usual
