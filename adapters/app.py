@@ -28,7 +28,7 @@ from bot.preflight import preflight
 from bot.service import StudyService
 from bot.storage import open_database
 from bot.storage.db import describe_failure
-from bot.tools import bank_check, bank_import, grade_lines, grade_one
+from bot.tools import bank_check, bank_export, bank_import, grade_lines, grade_one
 
 log = logging.getLogger("studybot")
 
@@ -119,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--topic", help="topic slug for the questions (default: a topic column, else the file name)")
     imp.add_argument("--out", type=Path, help="folder to write <topic>.yaml into (default: only check)")
     imp.add_argument("--force", action="store_true", help="replace a <topic>.yaml that the importer did not write")
+    imp.add_argument("--community", help="store the questions for this community (its Discord server or Slack "
+                                          "workspace id) in the database instead")
+    export_cmd = bank_sub.add_parser("export", help="a community's own questions as bank YAML files")
+    export_cmd.add_argument("--community", required=True, help="its Discord server or Slack workspace id")
+    export_cmd.add_argument("--out", type=Path, required=True, help="folder for the <topic>.yaml files")
+    export_cmd.add_argument("--force", action="store_true", help="replace files that studybot did not write")
     appeals = bank_sub.add_parser("appeals", help="answers accepted through upheld appeals")
     appeals_export = appeals.add_subparsers(dest="appeals_command", required=True).add_parser(
         "export", help="print them as a YAML patch for questions/*.yaml")
@@ -268,8 +274,14 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         print(text, end="")
         print(f"{count} accepted answer(s)", file=sys.stderr)
         return 0
+    if command == "bank" and args.bank_command == "export":
+        return bank_export(settings.database, args.community, args.out, force=args.force, out=sys.stdout)
     if command == "bank" and args.bank_command == "import":
+        if args.community and not settings.database.is_file():
+            print(f"studybot: no database at {settings.database}: start the bot once first", file=sys.stderr)
+            return 1
         return bank_import(args.file, fmt=args.format, topic=args.topic, out_dir=args.out, force=args.force,
+                           community=args.community, database=settings.database,
                            out=sys.stdout)
     if command == "bank":
         return bank_check(args.directory or settings.questions, strict=args.strict, out=sys.stdout)

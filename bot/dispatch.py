@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from bot.actions import Action, PickTopic, Practice
+from bot.bank.model import Bank
 from bot.errors import PermissionDenied, UnknownTopic, UserError, new_reference
 from bot.messages import Button, Message, Style, ephemeral
 from bot.schedule import next_post_after
@@ -198,6 +199,8 @@ class Dispatcher:
         """Run `command` for `actor`; errors become private replies (never exceptions)."""
         try:
             return await self._run(actor, command)
+        except UnknownTopic as exc:  # with buttons for the closest topics this community has
+            return [Reply(await self.topic_help(actor, exc, wording(actor.platform)))]
         except Exception as exc:
             return [Reply(self.failure(actor.platform, exc, type(command).__name__, log))]
 
@@ -205,8 +208,6 @@ class Dispatcher:
         """The private reply for an error: the member's mistake in the platform's words, or a reference to
         the logged traceback."""
         words = wording(platform)
-        if isinstance(exc, UnknownTopic):
-            return self.topic_help(exc, words)
         if isinstance(exc, PermissionDenied):
             return ephemeral(f"{words.refuse}Only {words.admins} can use {exc.what}.")
         if isinstance(exc, UserError):
@@ -241,9 +242,9 @@ class Dispatcher:
             case Appeals():
                 return _effects(await service.open_appeals(actor))
             case Help(prefix):
-                return [Reply(self.help(actor.platform, prefix))]
+                return [Reply(self.help(actor.platform, prefix, await service.actor_bank(actor)))]
             case TopicPicker():
-                return [Reply(self.topic_picker())]
+                return [Reply(await self.topic_picker(actor))]
             case Press(action):
                 return _effects(await service.press(actor, action))
             case SubmitWords(post_id, text):
@@ -255,22 +256,22 @@ class Dispatcher:
         await self.service.set_message_ref(post_id, reference)
 
     # ----------------------------------------------------------------- canned messages
-    def help(self, platform: str, prefix: str = "") -> Message:
-        topics = ", ".join(self.service.bank.topics)
+    def help(self, platform: str, prefix: str = "", bank: Bank | None = None) -> Message:
+        topics = ", ".join((bank or self.service.bank).topics)
         return ephemeral(f"{prefix}{wording(platform).help}\nTopics: {topics}", title="studybot help")
 
-    def topic_picker(self) -> Message:
-        buttons = (Button.of(Practice(), "My reviews", Style.PRIMARY), *self.service.topic_buttons())
+    async def topic_picker(self, actor: Actor) -> Message:
+        buttons = (Button.of(Practice(), "My reviews", Style.PRIMARY), *await self.service.topic_buttons(actor))
         return replace(ephemeral("Pick a topic for a practice question, or press *My reviews* for the ones "
                                  "due.", title="Practice"), buttons=buttons[:50])
 
-    def topic_help(self, exc: UnknownTopic, words: Wording) -> Message:
+    async def topic_help(self, actor: Actor, exc: UnknownTopic, words: Wording) -> Message:
         if not words.suggest_buttons:
             return ephemeral(f"{words.warn}{exc}")
-        bank = self.service.bank
+        bank = await self.service.actor_bank(actor)
         found = tuple(Button.of(PickTopic(slug), bank.topics[slug].title, Style.SECONDARY)
                       for slug in exc.suggestions if slug in bank.topics)
-        buttons = found or self.service.topic_buttons()
+        buttons = found or await self.service.topic_buttons(actor)
         body = f"{words.warn}{exc}\n" + ("Closest topics:" if found else "The topics are:")
         return replace(ephemeral(body), buttons=buttons)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.bank.model import Question
 from bot.errors import InvalidInput
 from bot.messages import Message
 from bot.storage.db import Row
@@ -93,6 +94,7 @@ class PostRecord:
     prev_daily: int | None
     local_date: str
     revealed: bool
+    question: Question  # as the community that owns the post sees it (shipped, or its own)
 
 
 def iso(moment: datetime) -> str:

@@ -76,11 +76,12 @@ class Reports:
         fields = [Field("Top 10", "\n".join(lines) or "Nobody scored this week.")]
         if streaks:
             fields.append(Field("Longest streaks", "\n".join(f"- {r[0]}: {r[1]}" for r in streaks), inline=True))
-        if worst and worst["question_id"] in service.bank.questions:
-            q = service.bank.questions[worst["question_id"]]
+        bank = await service.bank_for(community)
+        if worst and worst["question_id"] in bank.questions:
+            q = bank.questions[worst["question_id"]]
             fields.append(Field("Most missed question",
                                 f"{q.question}\n{worst['ok']}/{worst['n']} right. Answer: {q.answer}"))
-        accuracy = [(service.bank.topics[r[0]].title if r[0] in service.bank.topics else r[0],
+        accuracy = [(bank.topics[r[0]].title if r[0] in bank.topics else r[0],
                      round(100 * r[1] / r[2])) for r in topics]
         if accuracy:
             fields.append(Field("Team accuracy by topic", "\n".join(f"- {t}: {a}%" for t, a in accuracy)))

@@ -280,7 +280,7 @@ class Scheduler:
 
     async def choose_daily(self, channel: ChannelSettings) -> Question:
         """No repeat in a channel until its pool is used up; topics take turns by how often they ran."""
-        bank = self.service.bank
+        bank = await self.service.bank_for(channel.community_id)
         pool = [q for q in bank.questions.values()
                 if (not channel.topics or q.topic in channel.topics)
                 and (not channel.difficulties or q.difficulty in channel.difficulties)]

@@ -46,6 +46,7 @@ class StudyService(Practice, Answering, Boards, Admin):
                 return await self.decide_appeal(actor, appeal_id, uphold)
         raise UnknownPost()
 
-    def topic_buttons(self, query: str = "") -> tuple[Button, ...]:
-        found = self.bank.search_topics(query) if query else list(self.bank.topics.values())
+    async def topic_buttons(self, actor: Actor, query: str = "") -> tuple[Button, ...]:
+        bank = await self.actor_bank(actor)
+        found = bank.search_topics(query) if query else list(bank.topics.values())
         return tuple(Button.of(actions.PickTopic(t.slug), t.title, Style.SECONDARY) for t in found[:25])

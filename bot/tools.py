@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from bot import importers
 from bot.bank import Bank, bank_figures, load_bank, strict_issues
-from bot.errors import BankError
+from bot.community import load_entries as load_community_entries
+from bot.community import store as store_community_questions
+from bot.errors import BankError, UserError
 from bot.grading import MAX_ANSWER_CHARS, grade
 
 
@@ -53,8 +57,9 @@ def _verdict(bank: Bank, qid: object, answer: str) -> dict[str, object]:
 
 
 def bank_import(path: Path, *, fmt: str | None, topic: str | None, out_dir: Path | None, force: bool,
-                out: TextIO) -> int:
-    """`bank import`: convert and check; with `out_dir`, write the topics. 1 (nothing written) on any problem."""
+                out: TextIO, community: str | None = None, database: Path | None = None) -> int:
+    """`bank import`: convert and check; with `out_dir`, write the topics; with `community`, store them as
+    that community's questions in the database. 1 (nothing written) on any problem."""
     try:
         result = importers.read_file(path, fmt, topic)
     except importers.ImportProblem as exc:
@@ -65,8 +70,17 @@ def bank_import(path: Path, *, fmt: str | None, topic: str | None, out_dir: Path
         out.write(f"{exc}\nnothing was imported\n")
         return 1
     out.write(result.summary() + "\n")
+    if community is not None and database is not None:
+        try:
+            new, updated = store_community_questions(database, community, result.topics,
+                                                     datetime.now(UTC).isoformat(timespec="milliseconds"))
+        except (UserError, sqlite3.Error) as exc:
+            out.write(f"{exc}; nothing was imported\n")
+            return 1
+        out.write(f"stored for community {community}: {new} new, {updated} updated (served to it from now on)\n")
+        return 0
     if out_dir is None:
-        out.write("checked only: give --out DIR to write the topic files\n")
+        out.write("checked only: give --out DIR to write the topic files, or --community ID\n")
         return 0
     try:
         written = importers.write(result, out_dir, force=force)
@@ -75,6 +89,27 @@ def bank_import(path: Path, *, fmt: str | None, topic: str | None, out_dir: Path
         return 1
     for target, added, updated in written:
         out.write(f"wrote {target}: {added} new, {updated} updated\n")
+    return 0
+
+
+def bank_export(database: Path, community: str, out_dir: Path, *, force: bool, out: TextIO) -> int:
+    """`bank export --community ID`: a community's questions as bank YAML, one file per topic."""
+    try:
+        topics = load_community_entries(database, community)
+    except (UserError, sqlite3.Error) as exc:
+        out.write(f"{exc}\n")
+        return 1
+    result = importers.ImportResult(f"community {community}", "database",
+                                    {slug: entries for slug, (_, entries) in topics.items()})
+    try:
+        written = importers.write(result, out_dir, force=force)
+    except importers.ImportProblem as exc:
+        out.write(f"{exc}; nothing was written\n")
+        return 1
+    for target, added, updated in written:
+        out.write(f"wrote {target}: {added + updated} questions\n")
+    if not written:
+        out.write(f"community {community} has no questions of its own yet\n")
     return 0
 
 

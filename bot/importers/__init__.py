@@ -8,6 +8,7 @@ entry goes through the bank's own checks, located in the source file; one proble
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,11 +25,11 @@ from bot.importers.tabular import read_csv, read_pairs
 from bot.importers.trivia import read_gift, read_opentdb, read_red
 from bot.inputs import InputProblem, compose_yaml, construct_yaml, read_regular_text
 
-FORMATS = ("csv", "tsv", "anki", "apkg", "opentdb", "red", "gift", "quizlet")
+FORMATS = ("bank", "csv", "tsv", "anki", "apkg", "opentdb", "red", "gift", "quizlet")
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
 MAX_APKG_BYTES = 64 * 1024 * 1024
 MAX_QUESTIONS = 10_000
-MARKER = "# Written by `studybot bank import`; importing again updates the questions by id."
+MARKER = "# Written by `studybot bank import` (or `bank export`); writing again updates the questions by id."
 
 _TEXT_READERS: dict[str, Callable[[str], list[Imported]]] = {
     "csv": lambda text: read_csv(text, ","), "tsv": lambda text: read_csv(text, "\t"),
@@ -63,6 +64,8 @@ def detect(path: Path, text: str | None) -> str:
     head = (text or "")[:4096]
     if suffix in (".txt", ".tsv") and head.lstrip().startswith("#separator:"):
         return "anki"
+    if suffix in (".yaml", ".yml") and re.search(r"(?m)^topic:", head) and re.search(r"(?m)^questions:", text or ""):
+        return "bank"  # a bank topic file (questions/*.yaml, or what `bank export` wrote)
     if suffix in by_suffix:
         return by_suffix[suffix]
     if "{" in head and "}" in head and ("=" in head or "~" in head):
@@ -87,6 +90,8 @@ def read_file(path: Path, fmt: str | None = None, topic: str | None = None) -> I
         else:
             text = read_regular_text(path, MAX_IMPORT_BYTES)
             fmt = fmt or detect(path, text)
+            if fmt == "bank":
+                return _bank_file(path, text, topic)
             items = _TEXT_READERS[fmt](text)
     except InputProblem as exc:
         raise ImportProblem(str(exc), line=exc.line) from None
@@ -95,6 +100,36 @@ def read_file(path: Path, fmt: str | None = None, topic: str | None = None) -> I
     if len(items) > MAX_QUESTIONS:
         raise ImportProblem(f"{len(items)} questions; at most {MAX_QUESTIONS} are imported at once")
     return _check(items, ImportResult(display, fmt), topic or _topic_of(path))
+
+
+def _bank_file(path: Path, text: str, topic: str | None) -> ImportResult:
+    """A bank topic file taken as it is: every entry checked like the bank's own, located at its line."""
+    try:
+        node = compose_yaml(text)
+        data = construct_yaml(node)
+    except InputProblem as exc:
+        raise ImportProblem(str(exc), line=exc.line) from None
+    if not isinstance(data, dict) or not isinstance(data.get("questions"), list):
+        raise ImportProblem("a bank file needs topic, title and a questions list", line=1)
+    slug = topic or str(data.get("topic") or _topic_of(path))
+    lines = [n.start_mark.line + 1 for n in _question_nodes(node)]
+    issues: list[BankIssue] = []
+    result = ImportResult(str(path), "bank")
+    for number, raw in enumerate(data["questions"]):
+        if check_question(raw, slug, str(path), lines[number] if number < len(lines) else None, issues):
+            result.topics.setdefault(slug, []).append(raw)
+    if issues:
+        raise BankError(issues)
+    if not result.topics:
+        raise ImportProblem("no questions found in the file")
+    return result
+
+
+def _question_nodes(node: yaml.Node | None) -> list[yaml.Node]:
+    for key, value in node.value if isinstance(node, yaml.MappingNode) else []:
+        if key.value == "questions" and isinstance(value, yaml.SequenceNode):
+            return list(value.value)
+    return []
 
 
 def read_regular_text_size(path: Path, limit: int) -> None:

@@ -226,10 +226,29 @@ WHEN NEW.points != OLD.points OR NEW.correct != OLD.correct BEGIN
 END;
 """
 
+# A community's own questions (imported, or later written in chat), served only to that community. `id` is
+# the question id as served and stored on posts ('c<community>-<slug>'); `slug` is its id in the source.
+V5_COMMUNITY_QUESTIONS = """
+CREATE TABLE community_questions (
+    community_id  INTEGER NOT NULL REFERENCES communities(id),
+    slug          TEXT NOT NULL,
+    id            TEXT NOT NULL UNIQUE,
+    topic         TEXT NOT NULL,
+    topic_title   TEXT NOT NULL,
+    entry         TEXT NOT NULL,
+    status        TEXT NOT NULL DEFAULT 'published' CHECK (status IN ('published', 'pending', 'rejected')),
+    author        TEXT,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    PRIMARY KEY (community_id, slug)
+);
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "core tables", V1_CORE),
     (2, "leaderboard totals kept on write", V2_TOTALS),
     (3, "scheduled runs and the scheduler lease", V3_SCHEDULE),
     (4, "verdicts, self-ratings, appeals and accepted answers", V4_APPEALS),
+    (5, "community questions", V5_COMMUNITY_QUESTIONS),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -28,7 +28,8 @@ class Admin(ServiceBase):
         post_time = parse_time(time)
         zone = parse_zone(timezone or self.default_timezone)
         weekdays = parse_weekdays(days)
-        topic_slugs = [self.bank.find_topic(t).slug for t in topics.split(",") if t.strip()]
+        bank = await self.actor_bank(actor)
+        topic_slugs = [bank.find_topic(t).slug for t in topics.split(",") if t.strip()]
         levels = [d.strip().lower() for d in difficulties.split(",") if d.strip()]
         if any(level not in DIFFICULTIES for level in levels):
             raise InvalidInput(f"Difficulties are a comma list of {', '.join(DIFFICULTIES)}.")

@@ -15,7 +15,7 @@ from bot.usecases.appeals import Appeals
 class Answering(Appeals):
     async def answer_choice(self, actor: Actor, post_id: int, shown: int) -> AnswerResult:
         post = await self._post(post_id)
-        question = self.bank.questions[post.question_id]
+        question = post.question
         if not post.order or not 0 <= shown < len(post.order):
             raise InvalidInput("That option does not exist on this question.")
         index = post.order[shown]
@@ -33,7 +33,7 @@ class Answering(Appeals):
         if len(text) > MAX_ANSWER_CHARS:
             raise InvalidInput(f"That answer is too long; keep it under {MAX_ANSWER_CHARS} characters.")
         verdict = await self.accepted(post.community_id, post.question_id, text) \
-            or await self.grader.grade(self.bank.questions[post.question_id], text)
+            or await self.grader.grade(post.question, text)
         return await self._record(actor, post, mode="text", outcome=verdict.label, score=verdict.score,
                                   choice=None, text=text, verdict=verdict)
 
@@ -47,7 +47,7 @@ class Answering(Appeals):
                                         "count. Here is the answer; /quiz brings a fresh one.\n\n" + msg.body,
                                         visibility=Visibility.EPHEMERAL), None, False)
         member = await self.member_id(actor)
-        question = self.bank.questions[post.question_id]
+        question = post.question
         now = self.clock.now()
         settings = await self.channel_settings(post.channel_id)
         keys = scoring.period_keys(now.astimezone(settings.zone).date())

@@ -45,8 +45,9 @@ class Appeals(ServiceBase):
             "SELECT ap.id, m.display_name, a.question_id, a.answer_text, a.score, a.missed FROM appeals ap "
             "JOIN attempts a ON a.id = ap.attempt_id JOIN members m ON m.id = a.member_id "
             "WHERE ap.community_id = ? AND ap.status = 'pending' ORDER BY ap.id", (community,))
+        bank = await self.bank_for(community)
         items = [views.OpenAppeal(r[0], r[1], question, r[3] or "", r[4], tuple(json.loads(r[5])))
-                 for r in rows if (question := self.bank.get(r[2])) is not None]
+                 for r in rows if (question := bank.get(r[2])) is not None]
         return views.appeals(items[:MAX_LISTED], len(items))
 
     async def decide_appeal(self, actor: Actor, appeal_id: int, uphold: bool) -> Message:
@@ -59,7 +60,7 @@ class Appeals(ServiceBase):
         if row["status"] != "pending":
             return ephemeral(f"That appeal was already {row['status']}.")
         now = iso(self.clock.now())
-        question = self.bank.get(row["question_id"])
+        question = (await self.bank_for(community)).get(row["question_id"])
         if not uphold or question is None:
             async with self.db.transaction() as tx:
                 await tx.execute("UPDATE appeals SET status = 'rejected', decided_by = ?, decided_at = ? WHERE id = ?",
@@ -87,7 +88,7 @@ class Appeals(ServiceBase):
                                      "AND normalized = ?", (community, question_id, normalized(answer)))
         if row is None:
             return None
-        question = self.bank.get(question_id)
+        question = (await self.bank_for(community)).get(question_id)
         points = [k.point for k in question.key_points] if question else []
         return Verdict(1.0, points, [], [], note="Your admins accepted this answer before.")
 

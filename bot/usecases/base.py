@@ -11,6 +11,7 @@ from bot import views
 from bot.answers import AnswerRecorder
 from bot.bank.model import Bank, Question
 from bot.clock import Clock
+from bot.community import CommunityBanks
 from bot.domain import (
     Actor,
     ChannelSettings,
@@ -41,6 +42,14 @@ class ServiceBase:
         self.recorder = AnswerRecorder(db)
         self.member_writer = MemberWriter(db)
         self.grader = grader or Grader()  # written answers: offline, or the LLM judge (bot/judge.py)
+        self.banks = CommunityBanks(db, bank)
+
+    async def bank_for(self, community_id: int) -> Bank:
+        """The questions a community sees: the shipped bank and its own published questions."""
+        return await self.banks.bank(community_id)
+
+    async def actor_bank(self, actor: Actor) -> Bank:
+        return await self.bank_for(await self.community_id(actor.platform, actor.community, actor.community_name))
 
     # ----------------------------------------------------------------- start-up
     async def sync_bank(self) -> None:
@@ -131,12 +140,13 @@ class ServiceBase:
                 "SELECT p.*, ch.community_id FROM posts p JOIN channels ch ON ch.id = p.channel_id WHERE p.id = ?",
                 (post_id,))
             # A merged entry answers for the ids it absorbed (its aliases), so old posts keep working.
-            question = self.bank.get(row["question_id"]) if row is not None else None
+            bank = await self.bank_for(row["community_id"]) if row is not None else self.bank
+            question = bank.get(row["question_id"]) if row is not None else None
             if row is None or question is None:
                 raise UnknownPost()
             post = PostRecord(row["id"], row["channel_id"], row["community_id"], question.id, row["kind"],
-                         tuple(json.loads(row["choice_order"])), row["prev_daily"], row["local_date"],
-                         row["revealed_at"] is not None)
+                              tuple(json.loads(row["choice_order"])), row["prev_daily"], row["local_date"],
+                              row["revealed_at"] is not None, question)
             self._posts[post_id] = post
         return post
 
@@ -147,8 +157,7 @@ class ServiceBase:
             row = await self.db.fetchone("SELECT answered, correct FROM posts WHERE id = ?", (post_id,))
             assert row is not None
             counts = (row["answered"], row["correct"])
-        return views.PostView(post.id, post.kind, self.bank.questions[post.question_id], post.order,
-                              counts[0], counts[1], post.revealed)
+        return views.PostView(post.id, post.kind, post.question, post.order, counts[0], counts[1], post.revealed)
 
     def forget_post(self, post_id: int) -> None:
         """Drop the cached post after its state changed outside the answer path (a reveal)."""

@@ -56,7 +56,7 @@ class Boards(ServiceBase):
             raise InvalidInput("Period is one of week, month, all, 30d.")
         slug, title = "", None
         if topic:
-            found = self.bank.find_topic(topic)
+            found = (await self.actor_bank(actor)).find_topic(topic)
             slug, title = found.slug, found.title
         community = await self.community_id(actor.platform, actor.community, actor.community_name)
         settings = await self.channel_settings(await self.channel_id(actor))
@@ -74,7 +74,8 @@ class Boards(ServiceBase):
             "SELECT topic, points, correct, answered FROM totals WHERE community_id = ? AND period = 'all' "
             "AND period_key = 'all' AND member_id = ?", (community, member))
         overall = next((r for r in rows if r["topic"] == ""), None)
-        topics = sorted(((self.bank.topics[r["topic"]].title if r["topic"] in self.bank.topics else r["topic"],
+        bank = await self.bank_for(community)
+        topics = sorted(((bank.topics[r["topic"]].title if r["topic"] in bank.topics else r["topic"],
                           r["correct"], r["answered"]) for r in rows if r["topic"]), key=lambda t: -t[2])
         m = await self.db.fetchone("SELECT display_name, streak, best_streak FROM members WHERE id = ?", (member,))
         due = await self.db.fetchone("SELECT COUNT(*) FROM reviews WHERE member_id = ? AND due <= ?",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.bank.model import DIFFICULTIES, Question
+from bot.bank.model import DIFFICULTIES, Bank, Question
 from bot.domain import (
     Actor,
     iso,
@@ -15,11 +15,12 @@ from bot.usecases.base import ServiceBase
 
 
 class Practice(ServiceBase):
-    def _pool(self, topic: str | None, difficulty: str | None) -> tuple[list[Question], str | None]:
+    @staticmethod
+    def _pool(bank: Bank, topic: str | None, difficulty: str | None) -> tuple[list[Question], str | None]:
         title = None
-        pool = list(self.bank.questions.values())
+        pool = list(bank.questions.values())
         if topic:
-            found = self.bank.find_topic(topic)
+            found = bank.find_topic(topic)
             pool = list(found.questions)
             title = found.title
         if difficulty:
@@ -56,7 +57,7 @@ class Practice(ServiceBase):
 
     async def quiz(self, actor: Actor, topic: str | None = None, difficulty: str | None = None,
                    private: bool = False) -> Message:
-        pool, _ = self._pool(topic or None, difficulty or None)
+        pool, _ = self._pool(await self.actor_bank(actor), topic or None, difficulty or None)
         member = await self.member_id(actor)
         channel = await self.channel_id(actor)
         question = await self.choose_practice(member, pool)

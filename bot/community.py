@@ -1,0 +1,139 @@
+"""A community's own questions, stored in the database and served only to that community beside the
+shipped bank. Each entry is checked with the bank's own checks when it is stored and again when loaded."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from contextlib import closing
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bot.bank.loader import check_question
+from bot.bank.model import Bank, Question, Topic
+from bot.errors import BankIssue, InvalidInput
+from bot.storage.db import Database
+
+
+def served_id(community_id: int, slug: str) -> str:
+    """The id a community question is served (and stored on posts) under: unique across communities."""
+    return f"c{community_id}-{slug}"
+
+
+class CommunityBanks:
+    """The bank each community sees: the shipped topics plus its published questions (a topic of its own,
+    or added to a shipped topic of the same slug). Rebuilt when the community's questions change."""
+
+    def __init__(self, db: Database, shipped: Bank) -> None:
+        self.db = db
+        self.shipped = shipped
+        self._cache: dict[int, tuple[tuple[int, str], Bank]] = {}
+
+    async def bank(self, community_id: int) -> Bank:
+        row = await self.db.fetchone(
+            "SELECT COUNT(*), COALESCE(MAX(updated_at), '') FROM community_questions WHERE community_id = ? "
+            "AND status = 'published'", (community_id,))
+        stamp = (int(row[0]), str(row[1])) if row else (0, "")
+        if stamp[0] == 0:
+            return self.shipped
+        cached = self._cache.get(community_id)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        rows = await self.db.fetchall(
+            "SELECT id, topic, topic_title, entry FROM community_questions WHERE community_id = ? "
+            "AND status = 'published' ORDER BY topic, created_at, slug", (community_id,))
+        bank = merged(self.shipped, ((r["id"], r["topic"], r["topic_title"], r["entry"]) for r in rows))
+        self._cache[community_id] = (stamp, bank)
+        return bank
+
+
+def merged(shipped: Bank, rows: Iterable[tuple[str, str, str, str]]) -> Bank:
+    """The shipped bank with these (served id, topic, title, entry JSON) questions added; an entry that no
+    longer passes the checks (written by another version) is left out rather than served broken."""
+    own: dict[str, list[Question]] = {}
+    titles: dict[str, str] = {}
+    for qid, topic, title, entry in rows:
+        issues: list[BankIssue] = []
+        question = check_question({**json.loads(entry), "id": qid}, topic, "community questions", None, issues)
+        if question is not None:
+            own.setdefault(topic, []).append(question)
+            titles.setdefault(topic, title)
+    topics = dict(shipped.topics)
+    for slug, questions in own.items():
+        base = topics.get(slug)
+        if base is None:
+            topics[slug] = Topic(slug, titles[slug], "", tuple(questions), "community questions")
+        else:
+            topics[slug] = replace(base, questions=(*base.questions, *questions))
+    return Bank(topics)
+
+
+# ----------------------------------------------------------------- the CLI's side (plain sqlite3)
+def find_community(conn: sqlite3.Connection, wanted: str) -> int:
+    """A community by its external id (`123`), or `platform:id` when two platforms share one."""
+    platform, _, external = wanted.rpartition(":")
+    rows = conn.execute("SELECT id, platform FROM communities WHERE external_id = ? AND (? = '' OR platform = ?)",
+                        (external, platform, platform)).fetchall()
+    if not rows:
+        raise InvalidInput(f"no community {wanted[:60]!r} in the database: it appears once the bot has been used "
+                           "there (the Discord server or Slack workspace id)")
+    if len(rows) > 1:
+        raise InvalidInput(f"{len(rows)} communities have the id {external[:60]!r}: say which, e.g. discord:{external}")
+    return int(rows[0][0])
+
+
+def store(database: Path, wanted: str, topics: dict[str, list[dict[str, Any]]], now: str,
+          author: str = "import") -> tuple[int, int]:
+    """Store imported entries as the community's published questions: (new, updated). Entries are
+    matched by their slug, so importing a file again updates in place."""
+    new = updated = 0
+    with closing(sqlite3.connect(database.resolve().as_uri() + "?mode=rw", uri=True, isolation_level=None)) as conn:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        community = find_community(conn, wanted)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for topic, entries in topics.items():
+                title = topic.replace("-", " ").capitalize()
+                for entry in entries:
+                    slug, qid = entry["id"], served_id(community, entry["id"])
+                    exists = conn.execute("SELECT 1 FROM community_questions WHERE community_id = ? AND slug = ?",
+                                          (community, slug)).fetchone()
+                    data = json.dumps({k: v for k, v in entry.items() if k != "id"}, ensure_ascii=False)
+                    conn.execute(
+                        "INSERT INTO community_questions (community_id, slug, id, topic, topic_title, entry, status, "
+                        "author, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'published', ?, ?, ?) "
+                        "ON CONFLICT (community_id, slug) DO UPDATE SET topic = excluded.topic, "
+                        "entry = excluded.entry, topic_title = excluded.topic_title, status = 'published', "
+                        "updated_at = excluded.updated_at",
+                        (community, slug, qid, topic, title, data, author, now, now))
+                    # Posts refer to questions by id: the row the shipped bank's sync keeps for its own.
+                    conn.execute(
+                        "INSERT INTO questions (id, topic, difficulty, content_hash, active, added_at, updated_at) "
+                        "VALUES (?, ?, ?, '', 1, ?, ?) ON CONFLICT (id) DO UPDATE SET topic = excluded.topic, "
+                        "difficulty = excluded.difficulty, updated_at = excluded.updated_at",
+                        (qid, topic, entry["difficulty"], now, now))
+                    if exists:
+                        updated += 1
+                    else:
+                        new += 1
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return new, updated
+
+
+def load_entries(database: Path, wanted: str) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """A community's published questions as bank entries per topic: slug -> (title, entries)."""
+    with closing(sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        community = find_community(conn, wanted)
+        rows = conn.execute("SELECT slug, topic, topic_title, entry FROM community_questions WHERE community_id = ? "
+                            "AND status = 'published' ORDER BY topic, created_at, slug", (community,)).fetchall()
+    topics: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for slug, topic, title, entry in rows:
+        topics.setdefault(topic, (title, []))[1].append({"id": slug, **json.loads(entry)})
+    return topics
