@@ -20,6 +20,7 @@ from bot.dispatch import Appeals, Daily, Digest, Leaderboard, Pause, Quiz, Setup
 from bot.domain import WEEKDAYS
 
 log = logging.getLogger(__name__)
+PLATFORM = "discord"
 
 if TYPE_CHECKING:
     from adapters.discord.adapter import DiscordPlatform
@@ -72,7 +73,7 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
 
     @quiz.autocomplete("topic")
     async def quiz_topic(interaction: discord.Interaction[StudyClient], current: str) -> list[app_commands.Choice[str]]:
-        return topic_choices(platform.service.bank, current)
+        return topic_choices(await community_bank(platform, interaction), current)
 
     @tree.command(name="daily", description="Today's question in this channel, or when the next one comes")
     @app_commands.guild_only()
@@ -90,7 +91,7 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
     @leaderboard.autocomplete("topic")
     async def leaderboard_topic(interaction: discord.Interaction[StudyClient],
                                 current: str) -> list[app_commands.Choice[str]]:
-        return topic_choices(platform.service.bank, current)
+        return topic_choices(await community_bank(platform, interaction), current)
 
     @tree.command(name="stats", description="Points, accuracy, streaks, mastery and reviews due")
     @app_commands.describe(member="Whose stats (default: yours)")
@@ -118,7 +119,7 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
     @setup.autocomplete("topics")
     async def setup_topics(interaction: discord.Interaction[StudyClient],
                            current: str) -> list[app_commands.Choice[str]]:
-        return topic_list_choices(platform.service.bank, current)
+        return topic_list_choices(await community_bank(platform, interaction), current)
 
     @group.command(name="digest", description="Where and when the weekly digest of this channel is posted")
     @app_commands.describe(channel="Where the digest is posted", day="Day of the week",
@@ -145,6 +146,17 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
         await platform.handle(interaction, Appeals())
 
     tree.add_command(group)
+
+
+async def community_bank(platform: DiscordPlatform, interaction: discord.Interaction[StudyClient]) -> Bank:
+    """The topics this server sees: the shipped ones and its own."""
+    if interaction.guild_id is None:
+        return platform.service.bank
+    try:
+        return await platform.service.bank_for(await platform.service.community_id(PLATFORM, str(interaction.guild_id)))
+    except Exception:
+        log.exception("looking up the topics of server %s failed", interaction.guild_id)
+        return platform.service.bank
 
 
 def topic_choices(bank: Bank, current: str) -> list[app_commands.Choice[str]]:
