@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
 from bot import scoring, srs
 from bot.bank.model import Question
-from bot.batching import GroupCommit
+from bot.batching import GroupCommit, Lru
 from bot.storage.db import Database
 
 MAX_BATCH = 500
@@ -31,27 +28,6 @@ POSTS_CACHED = 2_000
 MEMBERS_CACHED = 20_000
 CARDS_CACHED = 100_000
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _Lru(OrderedDict[K, V]):
-    """A dict that forgets its least recently stored or touched keys beyond `capacity`."""
-
-    def __init__(self, capacity: int) -> None:
-        super().__init__()
-        self.capacity = capacity
-
-    def __setitem__(self, key: K, value: V) -> None:
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.capacity:
-            self.popitem(last=False)
-
-    def touch(self, keys: Iterable[K]) -> None:
-        for key in keys:
-            if key in self:
-                self.move_to_end(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +70,11 @@ class AnswerRecorder:
         self.db = db
         self._batches: GroupCommit[AnswerInput, Recorded] = GroupCommit(self._process_fresh, MAX_BATCH)
         # Bounded: a long-running bot must not grow without limit; what falls out is read again when needed.
-        self._answered: _Lru[int, set[int]] = _Lru(POSTS_CACHED)
-        self._counts: _Lru[int, list[int]] = _Lru(POSTS_CACHED)
-        self._streaks: _Lru[int, _Streak] = _Lru(MEMBERS_CACHED)
-        self._cards: _Lru[tuple[int, str], str | None] = _Lru(CARDS_CACHED)
-        self._practice_scored: _Lru[tuple[int, str, str], None] = _Lru(CARDS_CACHED)
+        self._answered: Lru[int, set[int]] = Lru(POSTS_CACHED)
+        self._counts: Lru[int, list[int]] = Lru(POSTS_CACHED)
+        self._streaks: Lru[int, _Streak] = Lru(MEMBERS_CACHED)
+        self._cards: Lru[tuple[int, str], str | None] = Lru(CARDS_CACHED)
+        self._practice_scored: Lru[tuple[int, str, str], None] = Lru(CARDS_CACHED)
 
     async def record(self, item: AnswerInput) -> Recorded:
         return await self._batches.submit(item)

@@ -1,14 +1,19 @@
-"""Group commit: callers that arrive while a batch is being written wait for the next one, and each gets
+"""Group commit and bounded caches for the write path.
+
+Group commit: callers that arrive while a batch is being written wait for the next one, and each gets
 its own result once the batch that holds its item has committed."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class GroupCommit(Generic[I, R]):
@@ -48,3 +53,22 @@ class GroupCommit(Generic[I, R]):
                             future.set_result(result)
         finally:
             self._draining = False
+
+
+class Lru(OrderedDict[K, V]):
+    """A dict that forgets its least recently stored or touched keys beyond `capacity`."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
+
+    def touch(self, keys: Iterable[K]) -> None:
+        for key in keys:
+            if key in self:
+                self.move_to_end(key)

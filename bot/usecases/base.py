@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from bot import views
 from bot.answers import AnswerRecorder
 from bot.bank.model import Bank, Question
+from bot.batching import Lru
 from bot.clock import Clock
 from bot.community import CommunityBanks
 from bot.domain import (
@@ -25,6 +26,9 @@ from bot.members import MemberWriter
 from bot.messages import Message, Visibility
 from bot.storage.db import Database
 
+MEMBERS_KEPT = 50_000
+POSTS_KEPT = 5_000
+
 
 class ServiceBase:
     def __init__(self, db: Database, bank: Bank, clock: Clock, *, default_timezone: str = "UTC",
@@ -36,8 +40,9 @@ class ServiceBase:
         self.rng = rng or random.Random()
         self._communities: dict[tuple[str, str], int] = {}
         self._channels: dict[tuple[int, str], int] = {}
-        self._members: dict[tuple[int, str], tuple[int, str]] = {}
-        self._posts: dict[int, PostRecord] = {}
+        # Bounded: a bot that runs for months must not keep every member and post it ever saw.
+        self._members: Lru[tuple[int, str], tuple[int, str]] = Lru(MEMBERS_KEPT)
+        self._posts: Lru[int, PostRecord] = Lru(POSTS_KEPT)
         self._settings: dict[int, ChannelSettings] = {}
         self.recorder = AnswerRecorder(db)
         self.member_writer = MemberWriter(db)
@@ -57,7 +62,8 @@ class ServiceBase:
         now = iso(self.clock.now())
         rows = [(q.id, q.topic, q.difficulty, q.content_hash, now, now) for q in self.bank.questions.values()]
         async with self.db.transaction() as tx:
-            await tx.execute("UPDATE questions SET active = 0")
+            await tx.execute("UPDATE questions SET active = 0 WHERE id NOT IN (SELECT id FROM community_questions "
+                             "WHERE status = 'published')")  # communities' own questions are not the bank's
             await tx.executemany(
                 "INSERT INTO questions (id, topic, difficulty, content_hash, active, added_at, updated_at) "
                 "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO UPDATE SET topic = excluded.topic, "
