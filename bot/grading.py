@@ -9,6 +9,7 @@ the answer fails its point and caps the score, so a confident wrong answer in th
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -45,7 +46,6 @@ _CONTRAST = re.compile(
     r"\b(?:while|whereas|but|however|unlike|although|though|instead|versus|vs|in contrast|"
     r"compared (?:to|with)|on the other hand|rather than|as opposed to)\b")
 _FRONTED = ("unlike", "compared", "in contrast", "as opposed", "rather than", "versus", "vs")
-_COMPARISON = re.compile(r"\b(?:differ\w*|vs|versus|compar\w*|contrast\w*|distinguish\w*|between)\b", re.I)
 CLAUSE_GAP = 100
 WINDOW_SLACK = 3  # extra words allowed between a phrasing's words
 WRONG_OPTION_MATCH = 0.25  # share of a wrong option's word pairs an answer repeats before it counts as saying it
@@ -133,8 +133,6 @@ def _bind(phrase: _Phrase, point_clauses: list[set[str]], named: frozenset[str])
 def _compile(question: Question) -> _Compiled:
     q_stems = frozenset(tokens(question.question))
     point_clauses, named = _subjects(q_stems, tuple(k.point for k in question.key_points))
-    if not _COMPARISON.search(question.question):
-        named = frozenset()  # binding claims to subjects only makes sense when the question compares things
     points = []
     for kp in question.key_points:
         phrases = tuple(_bind(p, point_clauses, named) for p in map(_phrase, (kp.point, *kp.accept)) if p)
@@ -328,6 +326,8 @@ def grade(question: Question, text: str) -> Verdict:
             break
     if wrong:
         score = min(score, REJECT_CAP)
+    if len(hit) < math.ceil(len(compiled.points) / 2):
+        score = min(score, PASS_SCORE - 0.01)  # "correct" means most key points made, not one made well
     score = round(min(score, 1.0), 4)
     # Key points an importer derived from the answer's sentences are thin evidence: short of a clear pass,
     # an answer on the subject is "not sure" (the member rates themselves) rather than "not quite".
