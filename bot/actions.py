@@ -61,6 +61,11 @@ class DecideAppeal:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportMisses:
+    """The member's missed questions as an Anki deck."""
+
+
+@dataclass(frozen=True, slots=True)
 class PickTopic:
     slug: str
 
@@ -70,7 +75,8 @@ class Practice:
     """A practice question from the member's reviews due."""
 
 
-Action = AnswerChoice | AnswerInWords | Reveal | More | Rate | Appeal | DecideAppeal | PickTopic | Practice
+Action = (AnswerChoice | AnswerInWords | Reveal | More | Rate | Appeal | DecideAppeal | ExportMisses | PickTopic
+          | Practice)
 
 _INT = r"([0-9]{1,18})"
 _PATTERNS: tuple[tuple[re.Pattern[str], type], ...] = (
@@ -83,6 +89,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type], ...] = (
     (re.compile(rf"sb:d:{_INT}:([01])"), DecideAppeal),
     (re.compile(r"sb:t:([a-z0-9]+(?:-[a-z0-9]+)*)"), PickTopic),
     (re.compile(r"sb:q"), Practice),
+    (re.compile(r"sb:k"), ExportMisses),
 )
 
 
@@ -107,6 +114,8 @@ def encode(action: Action) -> str:
             text = f"sb:t:{slug}"
         case Practice():
             text = "sb:q"
+        case ExportMisses():
+            text = "sb:k"
     if len(text.encode()) > MAX_ID_BYTES or decode(text) != action:
         raise ValueError(f"action {action!r} has no valid id within {MAX_ID_BYTES} bytes")
     return text
@@ -126,7 +135,7 @@ def _decode(text: str) -> Action | None:
         if found is None:
             continue
         args = found.groups()
-        if kind in (PickTopic, Practice):
+        if kind in (PickTopic, Practice, ExportMisses):
             return kind(*args)  # type: ignore[no-any-return,unused-ignore]
         number = int(args[0])
         if kind is AnswerChoice:

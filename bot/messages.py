@@ -66,6 +66,13 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    data: bytes
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     body: str = ""
     title: str | None = None
@@ -75,6 +82,7 @@ class Message:
     footer: str | None = None
     kind: str | None = None  # e.g. "Daily question", "Reveal", "Weekly digest": a header adapters may show
     image: Image | None = None
+    file: Attachment | None = None  # a file for the member to download (at most one of image and file)
     post_id: int | None = None  # the post this message shows, when it shows one
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 

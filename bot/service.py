@@ -44,6 +44,8 @@ class StudyService(Practice, Answering, Boards, Admin):
                 return await self.appeal(actor, post_id)
             case actions.DecideAppeal(appeal_id, uphold):
                 return await self.decide_appeal(actor, appeal_id, uphold)
+            case actions.ExportMisses():
+                return await self.export_misses(actor)
         raise UnknownPost()
 
     async def topic_buttons(self, actor: Actor, query: str = "") -> tuple[Button, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.actions import AnswerChoice, AnswerInWords, Appeal, DecideAppeal, More, Practice, Rate, Reveal
+from bot.actions import AnswerChoice, AnswerInWords, Appeal, DecideAppeal, ExportMisses, More, Practice, Rate, Reveal
 from bot.bank.model import Question
 from bot.grading import Verdict
 from bot.messages import Button, Field, Message, Style, Visibility
@@ -180,6 +180,7 @@ class MemberStats:
     best_streak: int
     due: int
     topics: Sequence[tuple[str, int, int]]  # (topic title, correct, answered)
+    misses: int = 0  # questions answered wrong at least once
 
 
 def stats(s: MemberStats) -> Message:
@@ -194,8 +195,11 @@ def stats(s: MemberStats) -> Message:
         Field("Reviews due", str(s.due), inline=True),
         Field("Mastery by topic", mastery),
     )
-    buttons = (Button.of(Practice(), "Practice now", Style.PRIMARY),) if s.due else ()
-    return Message(title=f"Stats for {s.name}", fields=fields, buttons=buttons, visibility=Visibility.EPHEMERAL)
+    buttons = [Button.of(Practice(), "Practice now", Style.PRIMARY)] if s.due else []
+    if s.misses:
+        buttons.append(Button.of(ExportMisses(), f"Export my {s.misses} misses (Anki)"))
+    return Message(title=f"Stats for {s.name}", fields=fields, buttons=tuple(buttons),
+                   visibility=Visibility.EPHEMERAL)
 
 
 @dataclass(frozen=True, slots=True)

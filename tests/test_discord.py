@@ -605,3 +605,19 @@ async def test_appeals_queue_needs_manage_server(fake: FakeDiscord, bot: Discord
     manager = fake.member("Mia", permissions=(1 << 5) | (1 << 10) | (1 << 11))
     queue = await fake.reply(await fake.slash("studybot", subcommand="appeals", member=manager))
     assert is_ephemeral(queue) and queue["content"] == "No appeals are waiting."
+
+
+async def test_export_my_misses_comes_as_an_apkg_attachment(fake: FakeDiscord, bot: DiscordPlatform,
+                                                            service: StudyService) -> None:
+    alice = fake.member("Alice")
+    card = await quiz_card(fake)
+    post = post_id_of(card)
+    wrong = (await correct_option(service, post) + 1) % 4
+    await fake.reply(await fake.click(card, f"sb:a:{post}:{wrong}", member=alice))
+    stats = await fake.reply(await fake.slash("stats", member=alice))
+    assert "sb:k" in custom_ids(stats)
+    exported = await fake.reply(await fake.click(stats, "sb:k", member=alice))
+    assert is_ephemeral(exported)
+    [attachment] = exported["attachments"]
+    assert attachment["filename"] == "studybot-misses.apkg"
+    assert fake.files[attachment["id"]][:2] == b"PK"  # a zip: the Anki package

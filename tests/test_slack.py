@@ -641,3 +641,16 @@ async def test_digest_chart_is_uploaded_or_left_to_the_text(http_slack: Slack, c
     assert len(fake.shared) == 1 and len(fake.to("files.getUploadURLExternal", ok_only=False)) == 2
     assert sum("files:write" in r.getMessage() for r in caplog.records) == 1
     assert len([m for m in fake.to("chat.postMessage") if "Points: ada 30" in all_text(m)]) == 3  # text each time
+
+
+async def test_export_my_misses_arrives_as_a_file_in_the_dm(http_slack: Slack) -> None:
+    post_id, ts, answers = await http_slack.quiz_card()
+    _, wrong = await http_slack.correct_and_wrong(post_id, answers)
+    await http_slack.press(wrong[0], user="U7", message_ts=ts)
+    await http_slack.fake.wait_calls("chat.postEphemeral")
+    await http_slack.press("sb:k", user="U7", ephemeral=True)
+    [text] = await http_slack.fake.wait_calls("chat.postEphemeral", where=lambda a: "Anki deck" in all_text(a))
+    assert text["user"] == "U7"
+    await http_slack.fake.wait_for(lambda: http_slack.fake.shared)
+    [(file_id, shared)] = http_slack.fake.shared.items()
+    assert shared["channel"] == "DU7" and http_slack.fake.uploads[file_id][:2] == b"PK"

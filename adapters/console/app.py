@@ -12,6 +12,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,7 @@ from bot.dispatch import (
     wording,
 )
 from bot.errors import UserError, new_reference
-from bot.messages import Button, Message
+from bot.messages import Attachment, Button, Message
 from bot.schedule import KIND_TITLES, Scheduler
 from bot.service import Actor, ChannelSettings, StudyService, TextPrompt
 
@@ -170,6 +171,8 @@ class ConsoleApp:
             lines.append("  " + _plain(f.value).replace("\n", "\n  "))
         if message.image is not None:
             lines.append(f"[chart] {message.image.alt}")
+        if message.file is not None:
+            lines.append(f"[file saved: {self._save(message.file)}]")
         if message.buttons:
             lines.append("  ".join(f"[{i}] {b.label}" for i, b in enumerate(message.buttons, 1)))
         if message.footer:
@@ -181,6 +184,21 @@ class ConsoleApp:
             seen.buttons, seen.seq = message.buttons, self._seq
         if message.post_id is not None and message.answerable:
             seen.open_post = message.post_id
+
+    def _save(self, file: Attachment) -> str:
+        """Write a file the bot sends into the current folder under a new name (never over another file)."""
+        stem, dot, suffix = file.filename.rpartition(".")
+        for n in range(1, 1000):
+            name = file.filename if n == 1 else f"{stem}-{n}{dot}{suffix}"
+            try:
+                with open(name, "xb") as fh:
+                    fh.write(file.data)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                return f"could not save {name}: {exc.strerror or exc}"
+            return str(Path(name).resolve())
+        return "could not save it: too many files of that name here"
 
     @property
     def _zone(self) -> ZoneInfo:

@@ -205,6 +205,10 @@ def render(message: Message) -> Rendered:
                                 description=clip(safe_text(message.image.alt), 1024) or None)
         assert out.embed is not None
         out.embed.set_image(url=f"attachment://{name}")
+    if message.file is not None and out.file is None:
+        name = _FILENAME.sub("_", message.file.filename).strip("._") or "file"
+        out.file = discord.File(io.BytesIO(message.file.data), filename=name,
+                                description=clip(safe_text(message.file.description), 1024) or None)
     if message.buttons:
         out.view = _view(message, out.dropped)
     return out

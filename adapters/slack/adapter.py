@@ -262,6 +262,8 @@ class SlackPlatform:
                 await self.replies.open_answer_modal(where, effect.prompt)
             elif effect.message.ephemeral:
                 await self.replies.send_ephemeral(where, effect.message)
+                if effect.message.file is not None:  # ephemeral messages carry no files: it comes as a DM
+                    await self.replies.send_file(where.user, effect.message.file)
             else:
                 await self.replies.send_public(where, effect.message, remember=effect.remember)
 

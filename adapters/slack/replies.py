@@ -24,7 +24,7 @@ from adapters.slack.publisher import NOT_IN_CHANNEL
 from adapters.slack.render import answer_modal, render
 from bot.config import Settings
 from bot.errors import ConfigError, UserError
-from bot.messages import Message
+from bot.messages import Attachment, Message
 from bot.service import TextPrompt
 
 log = logging.getLogger("adapters.slack.adapter")
@@ -112,6 +112,18 @@ class Replies:
             raise UserError("Press “Answer in words” on the question to write an answer.")
         meta = form_metadata(where, prompt.post_id)
         await self.client.views_open(trigger_id=where.trigger_id, view=answer_modal(prompt.question, meta))
+
+    async def send_file(self, user: str, file: Attachment) -> None:
+        """A file for one member, in their DM with the bot (files.getUploadURLExternal and
+        files.completeUploadExternal)."""
+        try:
+            await self.client.files_upload_v2(channel=await self.open_dm(user), content=file.data,
+                                              filename=file.filename, title=file.description[:250] or file.filename)
+        except SlackApiError as exc:
+            if str(exc.response.get("error", "")) in ("missing_scope", "not_allowed_token_type", "no_permission"):
+                raise UserError("I can't send files in this workspace yet: an admin needs to add the files:write "
+                                "scope to the app.") from None
+            raise
 
     async def open_dm(self, user: str) -> str:
         if user not in self._dms:

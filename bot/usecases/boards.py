@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 from bot import scoring, views
-from bot.domain import (
-    PERIODS,
-    Actor,
-    iso,
-)
+from bot.anki import misses_deck
+from bot.bank.model import Bank, Question
+from bot.domain import PERIODS, Actor, iso
 from bot.errors import InvalidInput
-from bot.messages import Message, ephemeral
+from bot.messages import Attachment, Message, Visibility, ephemeral
 from bot.usecases.base import ServiceBase
 
 
@@ -82,6 +80,27 @@ class Boards(ServiceBase):
                                      (member, iso(self.clock.now())))
         assert m is not None
         assert due is not None
+        misses = len(await self._missed(member, bank)) if user is None else 0  # only one's own to export
         return views.stats(views.MemberStats(
             m["display_name"], overall["points"] if overall else 0, overall["correct"] if overall else 0,
-            overall["answered"] if overall else 0, m["streak"], m["best_streak"], due[0], topics))
+            overall["answered"] if overall else 0, m["streak"], m["best_streak"], due[0], topics, misses))
+
+    async def export_misses(self, actor: Actor) -> Message:
+        """The member's missed questions as an Anki deck, with answers and explanations."""
+        member = await self.member_id(actor)
+        questions = await self._missed(member, await self.actor_bank(actor))
+        if not questions:
+            return ephemeral("You have no missed questions to export. Keep going!")
+        deck = misses_deck(actor.name or actor.user, questions)
+        return Message(body=f"Your {len(questions)} missed question(s) as an Anki deck: open it with Anki "
+                            "(File → Import). Importing a newer export updates the same cards.",
+                       visibility=Visibility.EPHEMERAL,
+                       file=Attachment("studybot-misses.apkg", deck, f"{len(questions)} missed questions"))
+
+    async def _missed(self, member: int, bank: Bank) -> list[Question]:
+        """Questions the member answered wrong (by choice or in words; not self-rated or unsure ones)."""
+        rows = await self.db.fetchall(
+            "SELECT question_id, MAX(id) AS latest FROM attempts WHERE member_id = ? AND correct = 0 "
+            "AND mode != 'self' AND COALESCE(verdict, '') != 'unsure' GROUP BY question_id ORDER BY latest DESC",
+            (member,))
+        return [q for r in rows if (q := bank.get(r["question_id"])) is not None]
