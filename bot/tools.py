@@ -82,14 +82,7 @@ def bank_import(path: Path, *, fmt: str | None, topic: str | None, out_dir: Path
     if out_dir is None:
         out.write("checked only: give --out DIR to write the topic files, or --community ID\n")
         return 0
-    try:
-        written = importers.write(result, out_dir, force=force)
-    except importers.ImportProblem as exc:
-        out.write(f"{exc}; nothing was imported\n")
-        return 1
-    for target, added, updated in written:
-        out.write(f"wrote {target}: {added} new, {updated} updated\n")
-    return 0
+    return _write_topics(result, out_dir, force, out)
 
 
 def bank_export(database: Path, community: str, out_dir: Path, *, force: bool, out: TextIO) -> int:
@@ -101,15 +94,20 @@ def bank_export(database: Path, community: str, out_dir: Path, *, force: bool, o
         return 1
     result = importers.ImportResult(f"community {community}", "database",
                                     {slug: entries for slug, (_, entries) in topics.items()})
+    if not result.topics:
+        out.write(f"community {community} has no questions of its own yet\n")
+        return 0
+    return _write_topics(result, out_dir, force, out)
+
+
+def _write_topics(result: importers.ImportResult, out_dir: Path, force: bool, out: TextIO) -> int:
     try:
         written = importers.write(result, out_dir, force=force)
     except importers.ImportProblem as exc:
         out.write(f"{exc}; nothing was written\n")
         return 1
     for target, added, updated in written:
-        out.write(f"wrote {target}: {added + updated} questions\n")
-    if not written:
-        out.write(f"community {community} has no questions of its own yet\n")
+        out.write(f"wrote {target}: {added} new, {updated} updated\n")
     return 0
 
 

@@ -149,3 +149,13 @@ async def test_a_question_without_choices_is_answered_in_words(tmp_path: Path) -
         assert result.recorded
     finally:
         await db.close()
+
+
+def test_an_out_folder_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "team.csv").write_text(CSV)
+    (tmp_path / "bank").write_text("a file, not a folder")
+    out = io.StringIO()
+    assert bank_import(tmp_path / "team.csv", fmt=None, topic=None, out_dir=tmp_path / "bank", force=False,
+                       out=out) == 1
+    assert "--out" in out.getvalue() and "nothing was written" in out.getvalue()
+    assert (tmp_path / "bank").read_text() == "a file, not a folder"

@@ -20,7 +20,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack.events import Where, form_metadata
-from adapters.slack.publisher import NOT_IN_CHANNEL
+from adapters.slack.publisher import NO_FILE_RIGHTS, NOT_IN_CHANNEL
 from adapters.slack.render import answer_modal, render
 from bot.config import Settings
 from bot.errors import ConfigError, UserError
@@ -120,7 +120,7 @@ class Replies:
             await self.client.files_upload_v2(channel=await self.open_dm(user), content=file.data,
                                               filename=file.filename, title=file.description[:250] or file.filename)
         except SlackApiError as exc:
-            if str(exc.response.get("error", "")) in ("missing_scope", "not_allowed_token_type", "no_permission"):
+            if str(exc.response.get("error", "")) in NO_FILE_RIGHTS:
                 raise UserError("I can't send files in this workspace yet: an admin needs to add the files:write "
                                 "scope to the app.") from None
             raise

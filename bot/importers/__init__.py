@@ -85,7 +85,7 @@ def read_file(path: Path, fmt: str | None = None, topic: str | None = None) -> I
                             "such as our-interviews")
     try:
         if (fmt or detect(path, None)) == "apkg":
-            read_regular_text_size(path, MAX_APKG_BYTES)
+            _check_size(path, MAX_APKG_BYTES)
             fmt, items = "apkg", read_apkg(path)
         else:
             text = read_regular_text(path, MAX_IMPORT_BYTES)
@@ -132,8 +132,8 @@ def _question_nodes(node: yaml.Node | None) -> list[yaml.Node]:
     return []
 
 
-def read_regular_text_size(path: Path, limit: int) -> None:
-    """A binary input's size is bounded too (the zip is opened by zipfile, not read as text)."""
+def _check_size(path: Path, limit: int) -> None:
+    """A binary input (the zip is opened by zipfile, not read as text) is a regular file of bounded size."""
     try:
         info = path.stat()
     except OSError as exc:
@@ -169,7 +169,10 @@ def _check(items: list[Imported], result: ImportResult, default_topic: str) -> I
 def write(result: ImportResult, out_dir: Path, *, force: bool = False) -> list[tuple[Path, int, int]]:
     """Write each topic to out_dir/<topic>.yaml: new questions added, those with the same id replaced,
     the others kept. A file that studybot did not write is replaced only with `force`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImportProblem(f"--out {out_dir} cannot be used as a folder: {exc.strerror or exc}") from None
     written = []
     for topic, entries in result.topics.items():
         target = out_dir / f"{topic}.yaml"
