@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean postgresql
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/studybot run
 
-test: $(STAMP)
+# The storage tests start a real PostgreSQL server; Debian's package brings initdb when it is missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+test: $(STAMP) postgresql
 	$(BIN)/ruff check bot adapters tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest

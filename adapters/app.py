@@ -26,7 +26,7 @@ from bot.errors import ConfigError, StorageError, StudybotError
 from bot.judge import grader_for
 from bot.preflight import preflight
 from bot.service import StudyService
-from bot.storage import open_database
+from bot.storage import open_store
 from bot.storage.db import describe_failure
 from bot.tools import bank_check, bank_export, bank_import, grade_lines, grade_one
 
@@ -160,7 +160,7 @@ async def run_console(settings: Settings, bank: Bank | None = None) -> int:
     from adapters.console.app import ConsoleApp
 
     clock = ManualClock(datetime.now(UTC))
-    db = await open_database(settings.database)
+    db = await open_store(settings.store)
     grader = grader_for(settings)
     try:  # whatever happens, close the database: its connections' threads would keep the process alive
         service = StudyService(db, bank or load_bank(settings.questions), clock,

@@ -28,7 +28,7 @@ import aiosqlite
 import yaml
 
 from bot.errors import ConfigError
-from bot.storage.db import Database
+from bot.storage.db import SqliteDatabase
 from bot.storage.migrations import LATEST_VERSION
 
 # Discord permission bits the bot needs, by the names the developer portal shows.
@@ -53,7 +53,7 @@ def _missing(path: Path) -> ConfigError:
     return ConfigError(f"no database at {path}: set STUDYBOT_DATABASE to the bot's database file")
 
 
-async def open_existing(path: Path) -> Database:
+async def open_existing(path: Path) -> SqliteDatabase:
     """A Database handle on an existing file, without migrating it (the running bot owns the schema).
     A missing file raises sqlite3.OperationalError rather than becoming a new empty database."""
     uri = _uri(path)
@@ -65,7 +65,7 @@ async def open_existing(path: Path) -> Database:
         raise
     for conn in (writer, reader):
         await conn.execute("PRAGMA busy_timeout = 5000")
-    return Database(path, writer, reader)
+    return SqliteDatabase(path, writer, reader)
 
 
 # ----------------------------------------------------------------- backup

@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.judge import grader_for
 from bot.schedule import Publisher, Scheduler
 from bot.service import StudyService
-from bot.storage import open_database
+from bot.storage import open_store
 from bot.timer import Wakeups
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ async def serve(settings: Settings, platforms: list[str], stop: asyncio.Event | 
 async def _serve(settings: Settings, platforms: list[str], stop: asyncio.Event, bank: Bank) -> int:
     grace = settings.shutdown_grace
     healthfile.remove(settings.health_file)  # a file left by a previous run must not pass for this one
-    db = await open_database(settings.database)
+    db = await open_store(settings.store)
     started: list[Platform] = []
     service: StudyService | None = None
     wakeups: Wakeups | None = None

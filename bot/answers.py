@@ -1,28 +1,34 @@
 """Recording answers with group commit.
 
 Answers that arrive together (a burst of clicks on the daily question) are written in one transaction,
-a few statements for the whole batch, and each member is told the outcome only after that commit. The
-state an answer needs (who already answered a post, streaks, review cards) is read once and then kept in
-memory: this process is the only writer of it (one bot per database, see the scheduler lease), and the
-database's unique (post, member) constraint stays the final guard against a double count.
+a few statements for the whole batch, and each member is told the outcome only after that commit.
+
+On a single-writer backend (SQLite: one bot per file, see the scheduler lease) the state an answer needs
+(who already answered a post, streaks, review cards) is read once and then kept in memory, and the
+database's unique (post, member) constraint stays the final guard against a double count. On a shared
+backend (PostgreSQL with replicas) nothing in memory is the truth: each batch locks its members' rows, reads
+that state inside the transaction and writes in the same one, so two replicas answering for one member take
+turns and a member answers a post once whichever replica the clicks reach.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot import scoring, srs
 from bot.bank.model import Question
 from bot.batching import GroupCommit, Lru
-from bot.storage.db import Database
+from bot.storage.port import Database
 
 MAX_BATCH = 500
+TRANSIENT_RETRIES = 5  # a deadlock or serialization failure on a shared backend: run the batch again
 REVIEW_UPSERT = ("INSERT INTO reviews (member_id, question_id, card, due, reps, lapses) VALUES (?, ?, ?, ?, 1, ?) "
                  "ON CONFLICT (member_id, question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
-                 "reps = reps + 1, lapses = lapses + excluded.lapses")
+                 "reps = reviews.reps + 1, lapses = reviews.lapses + excluded.lapses")
 # Cache sizes, each well above 2 x MAX_BATCH so a batch never evicts its own entries.
 POSTS_CACHED = 2_000
 MEMBERS_CACHED = 20_000
@@ -81,11 +87,12 @@ class AnswerRecorder:
 
     def prime_member(self, member: int, streak: int, best: int, last_daily_post: int | None) -> None:
         """The member's streak state, as read anyway when the member was looked up."""
-        if member not in self._streaks:
+        if self.db.single_writer and member not in self._streaks:
             self._streaks[member] = _Streak(streak, best, last_daily_post)
 
     def counts(self, post_id: int) -> tuple[int, int] | None:
-        found = self._counts.get(post_id)
+        """The post's (answered, correct), when known here; None: read the database."""
+        found = self._counts.get(post_id) if self.db.single_writer else None
         return (found[0], found[1]) if found else None
 
     def forget_card(self, member: int, question_id: str) -> None:
@@ -98,18 +105,45 @@ class AnswerRecorder:
         self._answered.pop(post_id, None)  # the two are loaded together
 
     def has_answered(self, post_id: int, member: int) -> bool | None:
-        found = self._answered.get(post_id)
+        found = self._answered.get(post_id) if self.db.single_writer else None
         return None if found is None else member in found
 
     async def _process_fresh(self, batch: list[AnswerInput]) -> list[Recorded]:
+        if not self.db.single_writer:
+            return await self._process_shared(batch)
         try:
             return await self._process(batch)
-        except sqlite3.IntegrityError:
+        except self.db.conflict_errors:
             # Another process (a second console on the same file) recorded one of these answers first: the
             # unique constraint held and the transaction rolled back. Forget what this batch cached, read it
             # again and retry once, so that member is told "already answered" instead of seeing an error.
             self._forget(batch)
             return await self._process(batch)
+
+    async def _process_shared(self, batch: list[AnswerInput]) -> list[Recorded]:
+        for attempt in range(TRANSIENT_RETRIES):
+            self._forget(batch)
+            try:
+                async with self.db.transaction() as tx:
+                    async def read(sql: str, params: Sequence[Any]) -> Sequence[Any]:
+                        return list(await (await tx.execute(sql, params)).fetchall())
+
+                    # Members' rows first, in id order: replicas serialise per member and cannot deadlock.
+                    members = sorted({i.member for i in batch})
+                    await read(f"SELECT id FROM members WHERE id IN ({_marks(len(members))}) ORDER BY id FOR UPDATE",
+                               members)
+                    await self._load(batch, read)
+                    plan = self._plan(batch)
+                    await self._write(tx, plan)
+                    posts = sorted({i.post_id for i in batch})
+                    for r in await read(f"SELECT id, answered, correct FROM posts WHERE id IN ({_marks(len(posts))})",
+                                        posts):
+                        self._counts[r[0]] = [r[1], r[2]]
+                return self._results(batch, plan, learn=False)
+            except self.db.retry_errors:
+                if attempt == TRANSIENT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def _forget(self, batch: list[AnswerInput]) -> None:
         for item in batch:
@@ -119,41 +153,44 @@ class AnswerRecorder:
             self._cards.pop((item.member, item.question.id), None)
             self._practice_scored.pop((item.member, item.question.id, item.keys["day"]), None)
 
-    async def _load(self, batch: list[AnswerInput]) -> None:
-        """Read, once, the state these answers need and the cache does not hold yet."""
+    async def _load(self, batch: list[AnswerInput], read: Reader | None = None) -> None:
+        """Read, once, the state these answers need and the cache does not hold yet (through `read`: inside
+        the batch's transaction on a shared backend)."""
+        read = read or self._read
         # Keep what this batch uses at the young end, so loading the rest cannot evict it.
         self._answered.touch(i.post_id for i in batch)
         self._counts.touch(i.post_id for i in batch)
         self._streaks.touch(i.member for i in batch)
         self._cards.touch((i.member, i.question.id) for i in batch)
         for post_id in {i.post_id for i in batch} - self._answered.keys():
-            rows = await self.db.fetchall("SELECT member_id FROM attempts WHERE post_id = ?", (post_id,))
-            counts = await self.db.fetchone("SELECT answered, correct FROM posts WHERE id = ?", (post_id,))
+            rows = await read("SELECT member_id FROM attempts WHERE post_id = ?", (post_id,))
+            found = await read("SELECT answered, correct FROM posts WHERE id = ?", (post_id,))
             self._answered[post_id] = {r[0] for r in rows}
-            self._counts[post_id] = [counts[0], counts[1]] if counts else [0, 0]
+            self._counts[post_id] = [found[0][0], found[0][1]] if found else [0, 0]
         members = list({i.member for i in batch} - self._streaks.keys())
         if members:
-            rows = await self.db.fetchall(
+            rows = await read(
                 f"SELECT id, streak, best_streak, last_daily_post FROM members WHERE id IN ({_marks(len(members))})",
                 members)
             for r in rows:
-                self._streaks[r[0]] = _Streak(r[1], r[2], r[3])
+                self._streaks[r[0]] = _Streak(r[1], r[2],
+                                                        None if r[3] is None else r[3])
         cards = list({(i.member, i.question.id) for i in batch} - self._cards.keys())
         if cards:
             # IN lists on each key column use the primary key; a row-value IN (VALUES ...) would scan.
             members, questions = sorted({m for m, _ in cards}), sorted({q for _, q in cards})
-            rows = await self.db.fetchall(
+            rows = await read(
                 f"SELECT member_id, question_id, card FROM reviews WHERE member_id IN ({_marks(len(members))}) "
                 f"AND question_id IN ({_marks(len(questions))})", [*members, *questions])
-            found = {(r[0], r[1]): r[2] for r in rows}
+            cards_found = {(r[0], r[1]): r[2] for r in rows}
             for pair in cards:
-                self._cards[pair] = found.get(pair)
+                self._cards[pair] = cards_found.get(pair)
         practice = list({(i.member, i.question.id, i.keys["day"]) for i in batch
                          if i.kind == "practice" and i.outcome in ("correct", "partial")}
                         - self._practice_scored.keys())
         if practice:
             members, questions = sorted({m for m, _, _ in practice}), sorted({q for _, q, _ in practice})
-            rows = await self.db.fetchall(
+            rows = await read(
                 f"SELECT member_id, question_id, day FROM attempts WHERE member_id IN ({_marks(len(members))}) "
                 f"AND question_id IN ({_marks(len(questions))}) AND kind = 'practice' AND points > 0",
                 [*members, *questions])
@@ -162,22 +199,29 @@ class AnswerRecorder:
                 if (t := (r[0], r[1], r[2])) in wanted:
                     self._practice_scored[t] = None
 
+    async def _read(self, sql: str, params: Sequence[Any]) -> Sequence[Any]:
+        return await self.db.fetchall(sql, params)
+
     async def _process(self, batch: list[AnswerInput]) -> list[Recorded]:
         await self._load(batch)
-        results: list[Recorded | None] = []
-        attempts, streak_rows, review_rows = [], [], []
+        plan = self._plan(batch)
+        if plan.attempts:
+            async with self.db.transaction() as tx:
+                await self._write(tx, plan)
+        return self._results(batch, plan, learn=True)
+
+    def _plan(self, batch: list[AnswerInput]) -> _Plan:
+        """Decide every answer of the batch from the loaded state: duplicates, streaks, points, cards."""
+        plan = _Plan(streaks={m: _Streak(s.streak, s.best, s.last_daily_post)
+                              for m in {i.member for i in batch} for s in (self._streaks[m],)})
         taken: set[tuple[int, int]] = set()
-        streaks = {m: _Streak(s.streak, s.best, s.last_daily_post)
-                   for m in {i.member for i in batch} for s in (self._streaks[m],)}
-        cards: dict[tuple[int, str], str] = {}
-        scored: set[tuple[int, str, str]] = set()
         for item in batch:
             key = (item.post_id, item.member)
             if item.member in self._answered[item.post_id] or key in taken:
-                results.append(None)
+                plan.results.append(None)
                 continue
             taken.add(key)
-            state = streaks[item.member]
+            state = plan.streaks[item.member]
             counts_for_streak = item.kind == "daily" and item.mode != "self"
             streak = scoring.next_streak(current=state.streak, last_daily_post=state.last_daily_post,
                                          post_id=item.post_id, prev_daily=item.prev_daily) \
@@ -185,55 +229,80 @@ class AnswerRecorder:
             practice_key = (item.member, item.question.id, item.keys["day"])
             award = scoring.award(item.question.difficulty, kind=item.kind,
                                   outcome="self" if item.mode == "self" else item.outcome, streak=streak,
-                                  practice_scored_today=practice_key in self._practice_scored or practice_key in scored)
+                                  practice_scored_today=practice_key in self._practice_scored
+                                  or practice_key in plan.scored)
             if item.kind == "practice" and award.points > 0:
-                scored.add(practice_key)
+                plan.scored.add(practice_key)
             if counts_for_streak:
                 state.streak, state.best, state.last_daily_post = streak, max(state.best, streak), item.post_id
-                streak_rows.append((streak, state.best, item.post_id, item.member))
+                plan.streak_rows.append((streak, state.best, item.post_id, item.member))
             correct = int(item.outcome == "correct" and item.mode != "self")
-            attempts.append((item.post_id, item.member, item.community_id, item.question.id, item.question.topic,
-                             item.kind, item.mode, item.choice, item.text, item.score, correct, award.points,
-                             json.dumps(list(item.missed)), item.when.isoformat(timespec="milliseconds"),
-                             item.keys["day"], item.keys["week"], item.keys["month"],
-                             item.outcome if item.mode == "text" else None))
-            results.append(Recorded(False, award.points, award.streak_bonus, streak))
+            plan.attempts.append((item.post_id, item.member, item.community_id, item.question.id,
+                                  item.question.topic, item.kind, item.mode, item.choice, item.text, item.score,
+                                  correct, award.points, json.dumps(list(item.missed)),
+                                  item.when.isoformat(timespec="milliseconds"), item.keys["day"], item.keys["week"],
+                                  item.keys["month"], item.outcome if item.mode == "text" else None))
+            plan.results.append(Recorded(False, award.points, award.streak_bonus, streak))
             if item.outcome == "unsure":
                 continue  # the member's own rating schedules the review (Answering.rate)
             rating = item.outcome if item.mode == "self" else srs.rating_for(item.outcome)
             card_key = (item.member, item.question.id)
-            card, due = srs.review(cards.get(card_key, self._cards.get(card_key)), rating, item.when)
-            cards[card_key] = card
-            review_rows.append((item.member, item.question.id, card, due.isoformat(timespec="milliseconds"),
-                                int(rating == "again")))
-        if attempts:
-            async with self.db.transaction() as tx:
-                await tx.executemany(
-                    "INSERT INTO attempts (post_id, member_id, community_id, question_id, topic, kind, mode, choice, "
-                    "answer_text, score, correct, points, missed, created_at, day, week, month, verdict) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", attempts)
-                if streak_rows:
-                    await tx.executemany("UPDATE members SET streak = ?, best_streak = ?, last_daily_post = ? "
-                                         "WHERE id = ?", streak_rows)
-                if review_rows:
-                    await tx.executemany(REVIEW_UPSERT, review_rows)
-        # Committed: now the cache may learn what happened.
-        for member, state in streaks.items():
-            self._streaks[member] = state
-        for pair, card in cards.items():
-            self._cards[pair] = card
-        for scored_key in scored:
-            self._practice_scored[scored_key] = None
+            card, due = srs.review(plan.cards.get(card_key, self._cards.get(card_key)), rating, item.when)
+            plan.cards[card_key] = card
+            plan.review_rows.append((item.member, item.question.id, card, due.isoformat(timespec="milliseconds"),
+                                     int(rating == "again")))
+        # Posts in id order: two transactions touching the same posts lock them in the same order.
+        plan.attempts.sort(key=lambda row: (row[0], row[1]))
+        return plan
+
+    @staticmethod
+    async def _write(tx: Any, plan: _Plan) -> None:
+        if not plan.attempts:
+            return
+        await tx.executemany(
+            "INSERT INTO attempts (post_id, member_id, community_id, question_id, topic, kind, mode, choice, "
+            "answer_text, score, correct, points, missed, created_at, day, week, month, verdict) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", plan.attempts)
+        if plan.streak_rows:
+            await tx.executemany("UPDATE members SET streak = ?, best_streak = ?, last_daily_post = ? "
+                                 "WHERE id = ?", plan.streak_rows)
+        if plan.review_rows:
+            await tx.executemany(REVIEW_UPSERT, plan.review_rows)
+
+    def _results(self, batch: list[AnswerInput], plan: _Plan, *, learn: bool) -> list[Recorded]:
+        """What each member is told, once committed. `learn`: keep what was written as the cached truth
+        (single writer); otherwise the post counts were read back inside the transaction."""
+        if learn:
+            for member, state in plan.streaks.items():
+                self._streaks[member] = state
+            for pair, card in plan.cards.items():
+                self._cards[pair] = card
+            for scored_key in plan.scored:
+                self._practice_scored[scored_key] = None
         final: list[Recorded] = []
-        for item, result in zip(batch, results, strict=True):
-            counts = self._counts[item.post_id]
-            if result is not None:
+        for item, result in zip(batch, plan.results, strict=True):
+            if result is not None and learn:
+                counts = self._counts[item.post_id]
                 self._answered[item.post_id].add(item.member)
                 counts[0] += 1
                 counts[1] += int(item.outcome == "correct" and item.mode != "self")
             final.append(result or Recorded(True))
         return [Recorded(r.duplicate, r.points, r.streak_bonus, r.streak, *self._counts[i.post_id])
                 for r, i in zip(final, batch, strict=True)]
+
+
+@dataclass(slots=True)
+class _Plan:
+    streaks: dict[int, _Streak]
+    results: list[Recorded | None] = field(default_factory=list)
+    attempts: list[tuple[Any, ...]] = field(default_factory=list)
+    streak_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    review_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    cards: dict[tuple[int, str], str] = field(default_factory=dict)
+    scored: set[tuple[int, str, str]] = field(default_factory=set)
+
+
+Reader = Callable[[str, Sequence[Any]], Awaitable[Sequence[Any]]]
 
 
 def _marks(n: int) -> str:

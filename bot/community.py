@@ -14,7 +14,7 @@ from typing import Any
 from bot.bank.loader import check_question
 from bot.bank.model import Bank, Question, Topic
 from bot.errors import BankIssue, InvalidInput
-from bot.storage.db import Database
+from bot.storage.port import Database
 
 
 def served_id(community_id: int, slug: str) -> str:

@@ -35,6 +35,10 @@ class Settings:
 
     database: Path = field(default=Path("data/studybot.sqlite3"), metadata={
         "env": "STUDYBOT_DATABASE", "form": "a database file path such as data/studybot.sqlite3"})
+    # STUDYBOT_DATABASE=postgresql://... lands here instead (see load): the shared store for replicas.
+    database_url: str = field(default="", metadata={
+        "env": "STUDYBOT_DATABASE", "alias_of": "database", "secret": False,
+        "form": "postgresql://user:password@host:5432/database"})
     questions: Path = field(default_factory=_default_questions, metadata={
         "env": "STUDYBOT_QUESTIONS", "form": "the folder holding the *.yaml question files"})
     platform: str = field(default="", metadata={
@@ -95,7 +99,7 @@ class Settings:
         raw: dict[str, Any] = {}
         if file is not None:
             loaded = _read_yaml(file)
-            by_env = {f.metadata["env"]: f.name for f in fields(cls)}
+            by_env = {f.metadata["env"]: f.name for f in fields(cls) if "alias_of" not in f.metadata}
             known = {f.name for f in fields(cls)}
             unknown = sorted(str(k)[:40] for k in loaded if k not in known and k not in by_env)
             if unknown:
@@ -106,10 +110,17 @@ class Settings:
                     raw[by_env.get(key, key)] = value
         for f in fields(cls):
             name = f.metadata["env"]
-            if env.get(name, "") != "":
+            if env.get(name, "") != "" and "alias_of" not in f.metadata:
                 raw[f.name] = env[name]
+        if isinstance(raw.get("database"), str) and _is_postgresql_url(raw["database"]):
+            raw["database_url"] = raw.pop("database")
         values = {f.name: _convert(f, raw[f.name]) for f in fields(cls) if f.name in raw}
         return cls(**values)
+
+    @property
+    def store(self) -> str | Path:
+        """Where the data lives: a postgresql:// URL, else the SQLite file."""
+        return self.database_url or self.database
 
     def platforms(self) -> list[str]:
         """Chosen platforms: STUDYBOT_PLATFORM, else those with a token, else the console."""
@@ -159,6 +170,7 @@ class Settings:
                "STUDYBOT_SLACK_API_URL": not _url(self.slack_api_url, ("http", "https")),
                "STUDYBOT_GRADER": self.grader not in ("offline", "llm"),
                "STUDYBOT_LLM_BASE_URL": not _url(self.llm_base_url, ("http", "https")),
+               "STUDYBOT_DATABASE": bool(self.database_url) and not _url(self.database_url, ("postgresql", "postgres")),
                "STUDYBOT_DISCORD_GUILD": not re.fullmatch(r"[0-9]{0,21}", self.discord_guild.strip()),
                "STUDYBOT_DISCORD_APP_ID": not re.fullmatch(r"[0-9]{0,21}", self.discord_app_id.strip())}
         forms = {f.metadata["env"]: f.metadata["form"] for f in fields(self)}
@@ -171,6 +183,8 @@ class Settings:
         invalid = self.invalid()
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == ("database" if self.database_url else "database_url"):
+                continue  # one STUDYBOT_DATABASE: the file, or the URL that replaced it
             if f.metadata["env"] in invalid:
                 text = "<invalid, not shown>"
             elif f.metadata.get("secret"):
@@ -190,6 +204,10 @@ class Settings:
 
     def secrets(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name)]
+
+
+def _is_postgresql_url(text: str) -> bool:
+    return text.strip().split("://", 1)[0].lower() in ("postgresql", "postgres") and "://" in text
 
 
 def _url(text: str, schemes: tuple[str, ...]) -> bool:

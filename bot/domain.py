@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from bot.bank.model import Question
 from bot.errors import InvalidInput
 from bot.messages import Message
-from bot.storage.db import Row
+from bot.storage.port import Row
 from bot.text import valid_text
 from bot.zones import find_zone
 

@@ -5,7 +5,7 @@ on a queue of single-row commits."""
 from __future__ import annotations
 
 from bot.batching import GroupCommit
-from bot.storage.db import Database, Row
+from bot.storage.port import Database, Row
 
 MAX_BATCH = 500
 UPSERT = ("INSERT INTO members (community_id, external_id, display_name) VALUES (?, ?, ?) "

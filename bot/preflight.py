@@ -40,7 +40,8 @@ def preflight(settings: Settings, platforms: list[str],
             result.bank = load_bank(settings.questions)
         except BankError as exc:
             result.problems.append(str(exc))
-    result.problems += database_problems(settings.database)
+    if not settings.database_url:  # PostgreSQL is checked when `run` connects: one line, no password
+        result.problems += database_problems(settings.database)
     result.problems += healthfile.problems(settings.health_file, settings.database)
     return result
 

@@ -22,7 +22,7 @@ from bot.domain import WEEKDAYS, ChannelSettings, iso
 from bot.messages import Message
 from bot.reports import DIGEST_TITLE, REVEAL_TITLE, Reports
 from bot.service import StudyService
-from bot.storage.db import Database
+from bot.storage.port import Database
 
 log = logging.getLogger(__name__)
 

@@ -54,6 +54,11 @@ def next_streak(*, current: int, last_daily_post: int | None, post_id: int, prev
     return 1
 
 
+def thirty_days_before(day: str) -> str:
+    """The exclusive lower bound of the rolling 30-day board that ends on `day` (ISO dates)."""
+    return (date.fromisoformat(day) - timedelta(days=30)).isoformat()
+
+
 def period_keys(day: date) -> dict[str, str]:
     monday = day - timedelta(days=day.weekday())
     return {"day": day.isoformat(), "week": monday.isoformat(), "month": day.strftime("%Y-%m")}

@@ -34,6 +34,13 @@ SECRETS = {"DISCORD_TOKEN": "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq
            "SLACK_BOT_TOKEN": "xoxb-1111-2222-burstsecret", "SLACK_APP_TOKEN": "xapp-1-A111-3333-appsecret"}
 
 
+@pytest.fixture
+def backend() -> str:
+    """These tests are about the SQLite file (online backup, CSV of the file); tests/test_postgresql.py has
+    PostgreSQL's side."""
+    return "sqlite"
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("STUDYBOT_", "DISCORD_", "SLACK_", "BURST_"))}

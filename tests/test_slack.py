@@ -539,7 +539,7 @@ async def test_not_in_channel_dms_the_admin_who_set_it_up(http_slack: Slack, clo
     assert len(dms) == 1
     assert "/invite @studybot" in dms[0]["text"] and "<#CPRIV>" in dms[0]["text"]
     assert fake.to("conversations.open")[0]["users"] == ADMIN
-    rows = await service.db.fetchall("SELECT kind, outcome FROM scheduled_runs ORDER BY rowid")
+    rows = await service.db.fetchall("SELECT kind, outcome FROM scheduled_runs ORDER BY kind, local_date")
     assert [tuple(r) for r in rows if r[0] == "daily"] == [("daily", "failed"), ("daily", "failed")]
 
 

@@ -1,4 +1,4 @@
-"""The database handle: one writer connection guarded by a lock, one reader connection (WAL)."""
+"""The SQLite backend's database handle: one writer connection guarded by a lock, one reader connection (WAL)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,18 @@ log = logging.getLogger(__name__)
 Row = aiosqlite.Row
 
 
-class Database:
+class SqliteDatabase:
     """Writes go through `transaction()` (serialised, committed or rolled back as a whole);
     reads use a second connection so they never see another transaction's uncommitted work."""
 
+    backend = "sqlite"
+    single_writer = True  # one bot per file (the scheduler lease): what it wrote may be cached as the truth
+    conflict_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+    retry_errors: tuple[type[BaseException], ...] = ()
+
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
+        self.location = str(path)
         self._writer = writer
         self._reader = reader
         self._lock = asyncio.Lock()
@@ -97,7 +103,7 @@ async def migrate(conn: aiosqlite.Connection, target: int = LATEST_VERSION, path
     return current
 
 
-async def open_database(path: Path, *, target_version: int = LATEST_VERSION) -> Database:
+async def open_database(path: Path, *, target_version: int = LATEST_VERSION) -> SqliteDatabase:
     """Open (creating and migrating as needed) the database file. Any failure closes what was opened and
     raises StorageError with one sentence: which file, what is wrong, what to do."""
     opened: list[aiosqlite.Connection] = []
@@ -107,7 +113,7 @@ async def open_database(path: Path, *, target_version: int = LATEST_VERSION) -> 
         await writer.execute("PRAGMA journal_mode = WAL")
         await migrate(writer, target_version, path)
         reader = await _connect(path, opened)
-        return Database(path, writer, reader)
+        return SqliteDatabase(path, writer, reader)
     except BaseException as exc:
         for conn in opened:
             with contextlib.suppress(Exception):
@@ -149,3 +155,6 @@ def describe_failure(path: Path, exc: BaseException) -> str:
         return (f"cannot open the database {where}: check that its folder exists and the bot's user may read "
                 "and write there, or set STUDYBOT_DATABASE to another file")
     return f"cannot use the database {where}: {exc}"
+
+
+Database = SqliteDatabase  # the name the SQLite-only tools and tests know it by

@@ -24,7 +24,7 @@ from bot.errors import UnknownPost
 from bot.judge import Grader
 from bot.members import MemberWriter
 from bot.messages import Message, Visibility
-from bot.storage.db import Database
+from bot.storage.port import Database
 
 MEMBERS_KEPT = 50_000
 POSTS_KEPT = 5_000
@@ -68,16 +68,18 @@ class ServiceBase:
                 "INSERT INTO questions (id, topic, difficulty, content_hash, active, added_at, updated_at) "
                 "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO UPDATE SET topic = excluded.topic, "
                 "difficulty = excluded.difficulty, active = 1, content_hash = excluded.content_hash, "
-                "updated_at = CASE WHEN content_hash != excluded.content_hash THEN excluded.updated_at "
-                "ELSE updated_at END",
+                "updated_at = CASE WHEN questions.content_hash != excluded.content_hash THEN excluded.updated_at "
+                "ELSE questions.updated_at END",
                 rows,
             )
             # A merged entry takes over the review cards of the entries it absorbed (its aliases), so spaced
             # repetition carries on; where a member already has a card for it, that card stays the live one.
             # Attempts keep the id they were made under: they are history.
             merged = list(self.bank.aliases.items())
-            await tx.executemany("UPDATE OR IGNORE reviews SET question_id = ? WHERE question_id = ?",
-                                 [(survivor, alias) for alias, survivor in merged])
+            # A member who has cards for both keeps the survivor's; the alias's is dropped below.
+            await tx.executemany("UPDATE reviews SET question_id = ? WHERE question_id = ? AND NOT EXISTS "
+                                 "(SELECT 1 FROM reviews AS r WHERE r.member_id = reviews.member_id "
+                                 "AND r.question_id = ?)", [(survivor, alias, survivor) for alias, survivor in merged])
             await tx.executemany("DELETE FROM reviews WHERE question_id = ?", [(alias,) for alias, _ in merged])
 
     # ----------------------------------------------------------------- identities
@@ -104,7 +106,7 @@ class ServiceBase:
         if key not in self._channels:
             self._channels[key] = await self._upsert_id(
                 "INSERT INTO channels (community_id, external_id, name, timezone) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (community_id, external_id) DO UPDATE SET name = name RETURNING id",
+                "ON CONFLICT (community_id, external_id) DO UPDATE SET name = channels.name RETURNING id",
                 (community, external, actor.channel_name if external == actor.channel else "",
                  self.default_timezone))
         return self._channels[key]

@@ -10,6 +10,7 @@ from bot.bank.model import Bank, Question
 from bot.domain import PERIODS, Actor, iso
 from bot.errors import InvalidInput
 from bot.messages import Attachment, Message, Visibility, ephemeral
+from bot.scoring import thirty_days_before
 from bot.usecases.base import ServiceBase
 
 
@@ -40,10 +41,12 @@ class Boards(ServiceBase):
                              (community, topic))
             await tx.execute(
                 "INSERT INTO totals (community_id, period, period_key, topic, member_id, points, correct, "
-                "answered, last_at) SELECT community_id, '30d', ?, topic, member_id, SUM(points), SUM(correct), "
+                "answered, last_at) SELECT CAST(? AS BIGINT), '30d', CAST(? AS TEXT), CAST(? AS TEXT), member_id, "
+                "SUM(points), SUM(correct), "
                 "SUM(answered), MAX(last_at) FROM totals WHERE community_id = ? AND period = 'day' AND topic = ? "
-                "AND period_key > date(?, '-30 days') AND period_key <= ? GROUP BY member_id",
-                (today, community, topic, today, today))
+                "AND period_key > ? AND period_key <= ? GROUP BY member_id "
+                "ON CONFLICT (community_id, period, period_key, topic, member_id) DO NOTHING",  # a replica raced us
+                (community, today, topic, community, topic, thirty_days_before(today), today))
             await tx.execute(
                 "INSERT INTO rolling_meta (community_id, topic, as_of) VALUES (?, ?, ?) "
                 "ON CONFLICT (community_id, topic) DO UPDATE SET as_of = excluded.as_of", (community, topic, today))
