@@ -30,6 +30,9 @@ DAILY, REVEAL, DIGEST = "daily", "reveal", "digest"
 KIND_TITLES = {DAILY: "Daily question", REVEAL: REVEAL_TITLE, DIGEST: DIGEST_TITLE}
 REVEAL_LEAD = timedelta(minutes=5)  # default reveal: this long before the next daily question
 LEASE_NAME = "scheduler"
+# A dead leader's lease lapses after LEASE_TTL; a standby renewing every 30 s (bot/timer.py) then takes over,
+# so scheduling moves within 90 s. Exactly-once never rests on the lease: scheduled_runs claims guarantee it.
+LEASE_TTL = timedelta(seconds=60)
 CATCHUP_MARGIN = timedelta(days=2)
 
 
@@ -176,7 +179,7 @@ class Scheduler:
     def db(self) -> Database:
         return self.service.db
 
-    async def acquire_lease(self, ttl: timedelta = timedelta(seconds=90)) -> bool:
+    async def acquire_lease(self, ttl: timedelta = LEASE_TTL) -> bool:
         """One scheduler per deployment: a lease row that a second process cannot take while it is fresh."""
         now = self.service.clock.now()
         async with self.db.transaction() as tx:

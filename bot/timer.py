@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.schedule import Scheduler
 
 log = logging.getLogger(__name__)
-TICK = timedelta(seconds=60)  # safety net and lease renewal
+TICK = timedelta(seconds=30)  # safety net and lease renewal: a standby takes over within LEASE_TTL + TICK
 
 
 class Wakeups:
@@ -58,7 +58,7 @@ class Wakeups:
             if holding != self.holding:
                 log.log(logging.INFO if holding else logging.WARNING,
                         "scheduler lease %s", "acquired" if holding else
-                        "held by another process: this one will not post (run one scheduler per deployment)")
+                        "held by another replica: this one stands by and takes over if that one stops")
                 self.holding = holding
             if not holding:
                 return

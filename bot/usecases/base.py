@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,9 @@ from bot.storage.port import Database
 
 MEMBERS_KEPT = 50_000
 POSTS_KEPT = 5_000
+# On a shared backend another replica may reveal a post or change a channel's settings: what this one caches
+# of either is dropped at least this often (ids of communities, channels and members never change).
+SHARED_CACHE_SECONDS = 2.0
 
 
 class ServiceBase:
@@ -44,6 +48,7 @@ class ServiceBase:
         self._members: Lru[tuple[int, str], tuple[int, str]] = Lru(MEMBERS_KEPT)
         self._posts: Lru[int, PostRecord] = Lru(POSTS_KEPT)
         self._settings: dict[int, ChannelSettings] = {}
+        self._cached_since = time.monotonic()
         self.recorder = AnswerRecorder(db)
         self.member_writer = MemberWriter(db)
         self.grader = grader or Grader()  # written answers: offline, or the LLM judge (bot/judge.py)
@@ -122,7 +127,14 @@ class ServiceBase:
             self.recorder.prime_member(int(row["id"]), row["streak"], row["best_streak"], row["last_daily_post"])
         return self._members[key][0]
 
+    def _expire_shared(self) -> None:
+        if not self.db.single_writer and time.monotonic() - self._cached_since > SHARED_CACHE_SECONDS:
+            self._posts.clear()
+            self._settings.clear()
+            self._cached_since = time.monotonic()
+
     async def channel_settings(self, channel_id: int) -> ChannelSettings:
+        self._expire_shared()
         cached = self._settings.get(channel_id)
         if cached is not None:
             return cached
@@ -142,6 +154,7 @@ class ServiceBase:
 
     # ----------------------------------------------------------------- posts
     async def _post(self, post_id: int) -> PostRecord:
+        self._expire_shared()
         post = self._posts.get(post_id)
         if post is None:
             row = await self.db.fetchone(
