@@ -33,6 +33,10 @@ LEASE_NAME = "scheduler"
 # A dead leader's lease lapses after LEASE_TTL; a standby renewing every 30 s (bot/timer.py) then takes over,
 # so scheduling moves within 90 s. Exactly-once never rests on the lease: scheduled_runs claims guarantee it.
 LEASE_TTL = timedelta(seconds=60)
+# A job claimed but never finished (its leader died mid-run) is run again by the next leader after this long.
+# A post the dead leader created but never published is published then; one it published in its very last
+# moment, before recording it, is the only case that can be posted twice.
+STALE_CLAIM = timedelta(minutes=10)
 CATCHUP_MARGIN = timedelta(days=2)
 
 
@@ -198,7 +202,8 @@ class Scheduler:
         channels = await self.service.scheduled_channels()
         since = (self.service.clock.now() - timedelta(days=10)).date().isoformat()
         runs = await self.db.fetchall(
-            "SELECT channel_id, kind, local_date FROM scheduled_runs WHERE local_date >= ?", (since,))
+            "SELECT channel_id, kind, local_date FROM scheduled_runs WHERE local_date >= ? "
+            "AND NOT (outcome = 'running' AND done_at < ?)", (since, self._stale_before()))
         posts = await self.db.fetchall(
             "SELECT channel_id, local_date, revealed_at FROM posts WHERE kind = 'daily' AND local_date >= ?",
             (since,))
@@ -235,10 +240,15 @@ class Scheduler:
         async with self.db.transaction() as tx:
             cur = await tx.execute(
                 "INSERT INTO scheduled_runs (channel_id, kind, local_date, due_at, done_at, outcome) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, kind, local_date) DO UPDATE "
+                "SET done_at = excluded.done_at, outcome = excluded.outcome "
+                "WHERE scheduled_runs.outcome = 'running' AND scheduled_runs.done_at < ?",
                 (job.channel_id, job.kind, job.local_date.isoformat(), iso(job.due_at),
-                 iso(self.service.clock.now()), outcome))
+                 iso(self.service.clock.now()), outcome, self._stale_before()))
             return bool(cur.rowcount)
+
+    def _stale_before(self) -> str:
+        return iso(self.service.clock.now() - STALE_CLAIM)
 
     async def _finish(self, job: Job, outcome: str, post_id: int | None = None) -> None:
         async with self.db.transaction() as tx:
@@ -277,8 +287,12 @@ class Scheduler:
         post_id = await self.service.create_post(
             channel.id, question, kind="daily", local_date=job.local_date.isoformat(),
             reveal_at=reveal_time(channel, job.local_date))
-        if post_id is None:  # another process posted it first
-            return None, None
+        if post_id is None:  # made already: by a leader that died before publishing it, or another process
+            row = await self.db.fetchone("SELECT id, message_ref FROM posts WHERE channel_id = ? AND kind = 'daily' "
+                                         "AND local_date = ?", (channel.id, job.local_date.isoformat()))
+            if row is None or row["message_ref"] is not None:
+                return None, None
+            post_id = int(row["id"])
         return await self.service.card(post_id), post_id
 
     async def choose_daily(self, channel: ChannelSettings) -> Question:

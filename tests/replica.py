@@ -4,10 +4,10 @@
                                                concurrently and prints one JSON acknowledgement per line
                                                once the service has answered (committed, as a platform's
                                                reply would be sent)
-    python -m tests.replica URL BANK schedule T0 SPEED
-                                               runs the scheduler on a clock that starts at T0 (ISO) and
-                                               goes SPEED times faster than real time; prints each post it
-                                               publishes
+    python -m tests.replica URL BANK schedule T0 SPEED EPOCH
+                                               runs the scheduler on a clock that reads T0 (ISO) at the
+                                               wall-clock time EPOCH and goes SPEED times faster; prints
+                                               each post it publishes and each change of leadership
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.bank import load_bank
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
 from bot.messages import Message
 from bot.schedule import Scheduler
 from bot.service import Actor, StudyService
@@ -30,18 +30,20 @@ LEASE = timedelta(minutes=10)  # simulated: with SPEED 600, one real second
 
 
 class FastClock:
-    def __init__(self, start: datetime, speed: float) -> None:
-        self.start, self.speed, self.began = start, speed, time.monotonic()
+    """Simulated time shared by every replica of a test: `start` at wall-clock `epoch`, `speed` times faster."""
+
+    def __init__(self, start: datetime, speed: float, epoch: float) -> None:
+        self.start, self.speed, self.epoch = start, speed, epoch
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.monotonic() - self.began) * self.speed)
+        return self.start + timedelta(seconds=(time.time() - self.epoch) * self.speed)
 
 
 class PrintingPublisher:
     supports_images = False
 
     async def publish(self, channel: object, message: Message, to: str | None = None) -> str:
-        print(json.dumps({"posted": message.body[:40], "channel": getattr(channel, "id", None)}), flush=True)
+        emit({"posted": getattr(channel, "id", None), "card": bool(message.buttons)})
         return "ref"
 
 
@@ -83,9 +85,8 @@ async def schedule(service: StudyService, clock: FastClock) -> None:
 
 
 async def main(url: str, bank_path: str, mode: str, *rest: str) -> None:
-    clock: Clock
-    clock = FastClock(datetime.fromisoformat(rest[0]), float(rest[1])) if mode == "schedule" else FastClock(
-        datetime.now().astimezone(), 1.0)
+    clock: Clock = (FastClock(datetime.fromisoformat(rest[0]), float(rest[1]), float(rest[2])) if mode == "schedule"
+                    else SystemClock())
     db = await open_store(url)
     try:
         service = StudyService(db, load_bank(Path(bank_path)), clock)

@@ -9,10 +9,11 @@ import os
 import random
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -179,3 +180,76 @@ async def test_streaks_stay_right_when_replicas_take_turns(shared: Any) -> None:
     finally:
         for replica in replicas:
             await stop(replica)
+
+
+async def test_the_scheduler_moves_to_a_standby_when_its_leader_dies(shared: Any) -> None:
+    """Twelve channels post from 09:00 to 10:50 (simulated, 20 minutes a second), each revealed 30 minutes
+    later. The leader is killed mid-morning; the standby takes over and every post and reveal goes out once."""
+    url, db, service = shared
+    service.clock = ManualClock(datetime(2026, 11, 18, 8, 0, tzinfo=UTC))  # set up before the simulated morning
+    for n in range(12):
+        admin = Actor("test", "team", f"c{n}", "boss", "boss", is_admin=True)
+        await service.setup(admin, time=f"{9 + n // 6:02d}:{(n % 6) * 10:02d}", reveal_minutes=30)
+    start, speed = "2026-11-18T08:55:00+00:00", 1200.0
+    epoch = f"{time.time() + 1.5:.3f}"  # both replicas read the same simulated time
+    a = await start_replica(url, "schedule", start, str(speed), epoch)
+    await asyncio.sleep(0.5)
+    b = await start_replica(url, "schedule", start, str(speed), epoch)
+    try:
+        await a.read_until(1, within=30)
+        assert a.acks[0]["leader"] is True
+        await a.read_until(1 + 8, within=30)  # eight posts and reveals out...
+        await asyncio.sleep(0.15)  # ...and between two of them (events are 0.5 s apart) the leader dies
+        os.kill(a.proc.pid, signal.SIGKILL)
+        await a.proc.wait()
+        await a.read_until(100, within=2)
+        await b.read_until(1 + 2 * 12 - sum(1 for x in a.acks if "posted" in x), within=60)
+        assert [x["leader"] for x in b.acks if "leader" in x] == [True]
+        published = Counter((x["posted"], x["card"]) for x in a.acks + b.acks if "posted" in x)
+        channels = {r[0] for r in await db.fetchall("SELECT id FROM channels")}
+        assert published == Counter({(c, card): 1 for c in channels for card in (True, False)})
+        for _ in range(100):  # the last publish is printed just before its run is recorded
+            runs = await db.fetchall("SELECT kind, outcome FROM scheduled_runs")
+            if all(r[1] != "running" for r in runs):
+                break
+            await asyncio.sleep(0.05)
+        assert Counter((r[0], r[1]) for r in runs) == Counter({("daily", "posted"): 12, ("reveal", "posted"): 12})
+    finally:
+        await stop(a)
+        await stop(b)
+
+
+async def test_a_job_claimed_by_a_dead_leader_is_run_by_the_next_one(db: Database, bank: Any) -> None:
+    """The leader claimed the daily post, made it, and died before publishing: the next leader publishes
+    that post once the claim is stale, and does not make a second one."""
+    from bot.schedule import STALE_CLAIM, Scheduler, due_jobs
+
+    clock = ManualClock(datetime(2026, 11, 18, 8, 0, tzinfo=UTC))
+    service = StudyService(db, bank, clock, rng=random.Random(1))
+    await service.sync_bank()
+    await service.setup(Actor("test", "team", "general", "boss", "boss", is_admin=True), time="09:00")
+    published: list[bool] = []
+
+    class Publisher:
+        supports_images = False
+
+        async def publish(self, channel: object, message: Any, to: str | None = None) -> str:
+            published.append(bool(message.buttons))
+            return "ref"
+
+    clock.advance(timedelta(hours=1, minutes=1))
+    dying = Scheduler(service, {"test": Publisher()})
+    channels, done, daily = await dying._state()
+    [job] = [j for j in due_jobs(channels, done, daily, clock.now(), dying.catchup) if j.kind == "daily"]
+    assert await dying._claim(job, "running")
+    channel = (await service.scheduled_channels())[0]
+    await dying._daily(channel, job)  # the post is made; the process dies before publishing it
+    assert published == []
+    heir = Scheduler(service, {"test": Publisher()})
+    assert await heir.run_due() == []  # the claim is fresh: the leader may still be publishing
+    clock.advance(STALE_CLAIM + timedelta(seconds=1))
+    await heir.run_due()
+    assert published == [True]
+    rows = await db.fetchall("SELECT outcome, post_id FROM scheduled_runs WHERE kind = 'daily'")
+    assert [r[0] for r in rows] == ["posted"] and rows[0][1] is not None
+    assert len(await db.fetchall("SELECT id FROM posts WHERE kind = 'daily'")) == 1
