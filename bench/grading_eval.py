@@ -1,7 +1,7 @@
 """Grader quality on the held-out answers in tests/data/grading_eval.jsonl.
 
-Prints the AUC of correct answers against wrong and off-topic ones, the mean score and pass rate per label,
-and the time per answer.   .venv/bin/python bench/grading_eval.py [FILE.jsonl]
+Prints the AUC of correct answers against wrong and off-topic ones, the share of each label told correct,
+partly right, not sure and not quite, the mean score per label, and the time per answer.   .venv/bin/python bench/grading_eval.py [FILE.jsonl]
 
 FILE defaults to the held-out set; ../shared/grader_dev.jsonl (bank_id, label `offtopic`) is read as well.
 """
@@ -97,9 +97,11 @@ if __name__ == "__main__":
     print(f"{result['answers']} labelled answers ({args.file.name}); grader {args.grader}; pass mark {PASS_SCORE}")
     for key in ("auc_correct_vs_wrong_and_off_topic", "auc_correct_vs_wrong", "auc_correct_vs_partial"):
         print(f"{key:<40} {result[key]:.3f}")
-    print(f"{'answer written as':<14}{'told correct':>14}{'partly right':>14}{'not quite':>11}   mean score")
+    print(f"{'answer written as':<14}{'told correct':>14}{'partly right':>14}{'not sure':>10}{'not quite':>11}"
+          "   mean score")
     for label in LABELS:
         told = result["told"][label]  # type: ignore[index]
         print(f"{label:<14}{told.get('correct', 0):>14.0%}{told.get('partial', 0):>14.0%}"
-              f"{told.get('incorrect', 0):>11.0%}   {result['mean'][label]:.2f}")  # type: ignore[index]
+              f"{told.get('unsure', 0):>10.0%}{told.get('incorrect', 0):>11.0%}"
+              f"   {result['mean'][label]:.2f}")  # type: ignore[index]
     print(f"time per answer: median {result['median_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")

@@ -1,10 +1,22 @@
 """Free-text grading against a question's key points.
 
-Lexical and fast (well under a millisecond per answer): text is normalised, stemmed and stripped of
+Lexical and fast (about a millisecond per answer at worst): text is normalised, stemmed and stripped of
 stopwords (negations are kept). A key point is hit when its statement or one of its `accept` phrasings
 occurs in the answer with its words close together and not negated. Words the question already uses count
-for less, so restating the question earns little. A `reject` phrasing (a known misconception) found in
-the answer fails its point and caps the score, so a confident wrong answer in the right words cannot pass.
+for less, so restating the question earns little. The score is 0.8 x the mean key-point strength plus
+0.2 x the share of the answer's own words that the reference uses.
+
+The decision rule, in order:
+1. Sure contradiction -> "not quite" (score capped at 0.2): a key point's `reject` phrasing, in order and
+   close together, or the word pairs that set one of the question's wrong choices apart from the right one.
+2. Doubt -> a key point said with one of its direction words turned round ("raises bias" for "lowers bias",
+   overfit for underfit, before for after: grading_lexicon.OPPOSITES), or most (70%) of the words of a wrong
+   choice that the reference never uses. An answer that would pass is then "not sure" (the member sees the
+   model answer and rates themselves, 0 points); one that would not is "not quite".
+3. "Correct" needs a score of at least 0.7 and at least half the key points hit.
+4. "Partly right" needs a score of at least 0.3 and at least one key point hit; anything less is "not quite".
+5. For imported entries whose key points were derived from the answer's sentences, an on-topic answer short
+   of a pass is "not sure" rather than "partly right" or "not quite".
 """
 
 from __future__ import annotations
@@ -18,9 +30,10 @@ from functools import lru_cache
 import snowballstemmer
 
 from bot.bank.model import Question
+from bot.grading_lexicon import NEGATED_WORDS, OPPOSITES, SAME, SHARED_STEMS
 
 MAX_ANSWER_CHARS = 4000  # callers refuse longer answers; grade() never looks past this many characters
-PASS_SCORE = 0.65
+PASS_SCORE = 0.7
 PARTIAL_SCORE = 0.3
 HIT_STRENGTH = 0.75
 REJECT_CAP = 0.2
@@ -49,6 +62,7 @@ _FRONTED = ("unlike", "compared", "in contrast", "as opposed", "rather than", "v
 CLAUSE_GAP = 100
 WINDOW_SLACK = 3  # extra words allowed between a phrasing's words
 WRONG_OPTION_MATCH = 0.25  # share of a wrong option's word pairs an answer repeats before it counts as saying it
+WRONG_WORDS_MATCH = 0.7  # share of a wrong option's own words (none of the reference's) that casts doubt
 THIN_OVERLAP = 0.2  # with derived key points, an answer sharing this much with the reference is not off-topic
 
 
@@ -62,14 +76,29 @@ def _stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
+@lru_cache(maxsize=1)
+def _polarity() -> dict[str, frozenset[str]]:
+    """For each stem of a direction word (more/less, before/after, overfit/underfit...), the stems of its
+    opposites (grading_lexicon)."""
+    groups = {name: {_stem(w) for w in words} - SHARED_STEMS for name, words in SAME.items()}
+    out: dict[str, set[str]] = {}
+    for a, b in OPPOSITES:
+        for one, other in ((a, b), (b, a)):
+            for stem in groups[one]:
+                out.setdefault(stem, set()).update(groups[other] - groups[one])
+    return {k: frozenset(v) for k, v in out.items()}
+
+
 def tokens(text: str) -> list[str]:
-    """Stems of the content words of `text`, in order; negations kept as 'not'."""
+    """Stems of the content words of `text`, in order; negations kept as 'not' ("nonzero" reads "not zero")."""
     text = unicodedata.normalize("NFKC", text).lower()
     text = _CONTRACTION.sub(" not", text).replace("-", " ").replace("/", " ")
     out: list[str] = []
     for word in _WORD.findall(text):
         if word in NEGATIONS:
             out.append("not")
+        elif word in NEGATED_WORDS:
+            out.extend(("not", _stem(NEGATED_WORDS[word])))
         elif word not in STOPWORDS:
             out.append(_stem(word))
     return out
@@ -99,6 +128,7 @@ class _Compiled:
     reference_stems: frozenset[str]
     correct_option: frozenset[tuple[str, str]]
     wrong_options: tuple[tuple[str, frozenset[tuple[str, str]]], ...]
+    wrong_words: tuple[tuple[str, frozenset[str]], ...] = ()  # each wrong option's words the reference lacks
 
 
 def _phrase(text: str) -> _Phrase | None:
@@ -130,6 +160,7 @@ def _bind(phrase: _Phrase, point_clauses: list[set[str]], named: frozenset[str])
     return _Phrase(phrase.stems, phrase.negated, frozenset(owners), named)
 
 
+@lru_cache(maxsize=1024)
 def _compile(question: Question) -> _Compiled:
     q_stems = frozenset(tokens(question.question))
     point_clauses, named = _subjects(q_stems, tuple(k.point for k in question.key_points))
@@ -148,7 +179,11 @@ def _compile(question: Question) -> _Compiled:
         options = [(w, _Answer(w, q_stems).pairs) for w in question.choices.wrong]
         correct = frozenset(right.difference(*(p for _, p in options)))
         wrong = [(w, frozenset(p - right)) for w, p in options]
-    return _Compiled(tuple(points), q_stems, frozenset(tokens(reference)) - q_stems, correct, tuple(wrong))
+    reference_stems = frozenset(tokens(reference))
+    right_words = reference_stems | set(tokens(question.choices.correct if question.choices else ""))
+    wrong_words = tuple((w, frozenset(tokens(w)) - right_words - q_stems - {"not"})
+                        for w in (question.choices.wrong if question.choices else ()))
+    return _Compiled(tuple(points), q_stems, reference_stems - q_stems, correct, tuple(wrong), wrong_words)
 
 
 @dataclass(frozen=True)
@@ -258,14 +293,17 @@ def _option_match(answer: _Answer, option: frozenset[tuple[str, str]]) -> float:
     return len(answer.pairs & option) / len(option) if option else 0.0
 
 
-def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) -> float:
+def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) -> tuple[float, float]:
+    """How fully the answer says the phrasing in one place, and how fully it says it with one of the
+    phrasing's direction words turned round ("lowers bias" read as "raises bias"): such a place is no match."""
     weights = [QUESTION_WORD_WEIGHT if s in question_stems else 1.0 for s in phrase.stems]
     occ = [answer.occurrences(s, phrase.negated) for s in phrase.stems]
     anchors = sorted({p for positions in occ for p in positions})
     if not anchors:
-        return 0.0
+        return 0.0, 0.0
     span = len(phrase.stems) + WINDOW_SLACK
-    best = 0.0
+    polarity = _polarity()
+    best = turned = 0.0
     for start in anchors:
         if phrase.rivals:
             clause = answer.clause_stems(start)
@@ -275,8 +313,14 @@ def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) 
         got = sum(weights[i] for i in matched) / sum(weights)
         if all(phrase.stems[i] in question_stems for i in matched):
             got *= 0.5  # only words the question already gives away
+        window = {answer.at[p] for p in range(start - WINDOW_SLACK, start + span) if p in answer.at}
+        flipped = [i for i, stem in enumerate(phrase.stems)
+                   if i not in matched and polarity.get(stem, frozenset()) & window]
+        if flipped:
+            turned = max(turned, got + sum(weights[i] for i in flipped) / sum(weights))
+            continue
         best = max(best, got)
-    return best
+    return best, turned
 
 
 def _ordered(answer: _Answer, phrase: _Phrase) -> bool:
@@ -294,43 +338,94 @@ def _ordered(answer: _Answer, phrase: _Phrase) -> bool:
     return False
 
 
-def grade(question: Question, text: str) -> Verdict:
-    text = text[:MAX_ANSWER_CHARS]  # bounded work whatever a caller passes
-    compiled = _compile(question)
+def _weight(words: set[str] | frozenset[str], question_stems: frozenset[str]) -> float:
+    return sum(QUESTION_WORD_WEIGHT if w in question_stems else 1.0 for w in words)
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    hit: list[str]
+    missed: list[str]
+    rejected: list[str]  # key points whose reject phrasing the answer says
+    point_scores: list[float]
+    overlap: float
+    option: str | None  # the wrong option the answer says, if any
+    option_words: tuple[float, str]  # the largest share of a wrong option's own words the answer repeats
+    reversed: list[str]  # key points the answer says with a direction word turned round
+
+
+def _evidence(compiled: _Compiled, text: str) -> _Evidence | None:
     answer = _Answer(text, compiled.question_stems)
     if not answer.stems or not compiled.points:
-        return Verdict(0.0, [], [p.text for p in compiled.points])
+        return None
     hit: list[str] = []
     missed: list[str] = []
-    wrong: list[str] = []
+    rejected: list[str] = []
+    reversed_points: list[str] = []
     point_scores: list[float] = []
     for point in compiled.points:
         if any(_ordered(answer, r) for r in point.rejects):
-            wrong.append(point.text)
+            rejected.append(point.text)
             missed.append(point.text)
             point_scores.append(0.0)
             continue
-        strength = max((_coverage(answer, p, compiled.question_stems) for p in point.phrases), default=0.0)
+        found = [_coverage(answer, p, compiled.question_stems) for p in point.phrases]
+        strength = max((f[0] for f in found), default=0.0)
         point_scores.append(min(1.0, max(0.0, (strength - 0.3) / (HIT_STRENGTH - 0.3))))
         (hit if strength >= HIT_STRENGTH else missed).append(point.text)
+        if strength < HIT_STRENGTH and max((f[1] for f in found), default=0.0) >= HIT_STRENGTH:
+            reversed_points.append(point.text)
     own = [s for s in answer.stems if s != "not" and s not in compiled.question_stems]
     overlap = sum(s in compiled.reference_stems for s in own) / max(len(own), 4) if own else 0.0
-    score = (1 - ANSWER_OVERLAP_WEIGHT) * sum(point_scores) / len(point_scores) + ANSWER_OVERLAP_WEIGHT * overlap
     # The wrong multiple-choice options are ready-made confident wrong answers: an answer that says what one
     # of them says, more than what the correct option says, does not pass.
     right = _option_match(answer, compiled.correct_option)
-    for option, pairs in compiled.wrong_options:
+    option = None
+    for wrong_option, pairs in compiled.wrong_options:
         similarity = _option_match(answer, pairs)
         if len(answer.pairs & pairs) >= 2 and similarity >= WRONG_OPTION_MATCH and similarity > right + 0.1:
-            wrong.append(f"Sounds like a common wrong answer: {option}")
+            option = wrong_option
             break
-    if wrong:
-        score = min(score, REJECT_CAP)
+    said = set(answer.stems)
+    option_words = max(((_weight(said & own_words, compiled.question_stems)
+                         / _weight(own_words, compiled.question_stems), option)
+                        for option, own_words in compiled.wrong_words if own_words), default=(0.0, ""))
+    return _Evidence(hit, missed, rejected, point_scores, overlap, option, option_words, reversed_points)
+
+
+def grade(question: Question, text: str) -> Verdict:
+    """The verdict on a typed answer; the rule is in the module docstring."""
+    text = text[:MAX_ANSWER_CHARS]  # bounded work whatever a caller passes
+    compiled = _compile(question)
+    ev = _evidence(compiled, text)
+    if ev is None:
+        return Verdict(0.0, [], [p.text for p in compiled.points])
+    hit, missed, overlap = ev.hit, ev.missed, ev.overlap
+    score = (1 - ANSWER_OVERLAP_WEIGHT) * sum(ev.point_scores) / len(ev.point_scores) + ANSWER_OVERLAP_WEIGHT * overlap
     if len(hit) < math.ceil(len(compiled.points) / 2):
         score = min(score, PASS_SCORE - 0.01)  # "correct" means most key points made, not one made well
+    if not hit:
+        score = min(score, PARTIAL_SCORE - 0.01)  # "partly right" means at least one key point made
+    # Contradictions. Sure ones (a reject phrasing, a wrong option's word pairs) fail the answer. Softer ones
+    # (a key point said with a direction word turned round, most of a wrong option's own words) make an
+    # answer that would pass "not sure", and one that would be partly right "not quite".
+    wrong = list(ev.rejected)
+    if ev.option:
+        wrong.append(f"Sounds like a common wrong answer: {ev.option}")
+    doubt = list(ev.reversed)
+    if ev.option_words[0] >= WRONG_WORDS_MATCH:
+        doubt.append(f"Sounds like a common wrong answer: {ev.option_words[1]}")
+    unsure = False
+    if wrong:
+        score = min(score, REJECT_CAP)
+    elif doubt:
+        unsure = score >= PASS_SCORE
+        score = min(score, PASS_SCORE - 0.01 if unsure else REJECT_CAP)
+        wrong = doubt
     score = round(min(score, 1.0), 4)
     # Key points an importer derived from the answer's sentences are thin evidence: short of a clear pass,
     # an answer on the subject is "not sure" (the member rates themselves) rather than "not quite".
     thin = (all(k.derived for k in question.key_points) and not wrong and score < PASS_SCORE
             and (score >= PARTIAL_SCORE or overlap >= THIN_OVERLAP))
-    return Verdict(score, hit, missed, wrong, unsure=thin)
+    return Verdict(score, hit, [m for m in missed if m not in wrong] + [m for m in missed if m in wrong], wrong,
+                   unsure=thin or unsure)

@@ -97,3 +97,25 @@ def test_every_shipped_answer_passes_and_no_wrong_option_does() -> None:
                      for w in q.choices.wrong if grade(q, w).correct]
     assert failing == []
     assert passing_wrong == []
+
+
+def test_a_reversed_relation_is_not_correct() -> None:
+    """A key point said with its direction word turned round (bigger for smaller) casts doubt: an answer
+    that would pass is "not sure", and names the point it contradicts."""
+    from bot.bank import load_bank
+    from tests.conftest import SHIPPED_BANK
+
+    q = load_bank(SHIPPED_BANK).questions["vanishing-gradient-problem-fixes"]
+    tail = " as they are multiplied back through many layers, so early layers learn slowly; use ReLU, residual " \
+           "connections and batch norm."
+    right = grade(q, "Gradients get smaller" + tail)
+    turned = grade(q, "Gradients get bigger" + tail)
+    assert right.label == "correct"
+    assert turned.label == "unsure" and not turned.correct
+    assert turned.misconceptions == [q.key_points[0].point]
+
+
+def test_partly_right_needs_a_key_point(bank: Bank) -> None:
+    q = bank.questions["vanishing-gradients"]
+    waffle = grade(q, "Deep networks are a key part of modern AI and training them well takes the right tools")
+    assert waffle.label == "incorrect"
