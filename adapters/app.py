@@ -26,8 +26,9 @@ from bot.errors import ConfigError, StorageError, StudybotError
 from bot.judge import grader_for
 from bot.preflight import preflight
 from bot.service import StudyService
-from bot.storage import open_store
+from bot.storage import is_postgresql_url, open_store
 from bot.storage.db import describe_failure
+from bot.storage.postgresql.database import display_url
 from bot.tools import bank_check, bank_export, bank_import, grade_lines, grade_one
 
 log = logging.getLogger("studybot")
@@ -146,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv"], default="csv")
     export.add_argument("--out", type=Path, default=Path("."), help="folder for attempts.csv and leaderboards.csv")
     export.add_argument("--force", action="store_true", help="replace existing CSV files of those names")
+    migrate_to = db_sub.add_parser("migrate-to", help="copy the SQLite database into an empty PostgreSQL "
+                                   "database and verify the copy (stop the bot first)")
+    migrate_to.add_argument("url", help="postgresql://user:password@host:5432/database (an empty database)")
     discord = sub.add_parser("discord", help="Discord tools")
     invite = discord.add_subparsers(dest="discord_command", required=True).add_parser(
         "invite-url", help="print the link that adds the bot to a server, with the permissions it needs")
@@ -194,12 +198,49 @@ def _config_check(settings: Settings, platforms: list[str], file: Path | None) -
 
 
 def _db_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.db_command == "migrate-to":
+        return _migrate_to(args.url, settings)
+    if settings.database_url:
+        return _postgresql_db_command(args, settings)
     if args.db_command == "backup":
         report = ops.backup(settings.database, args.path, force=args.force)
         print(f"backed up {settings.database} to {report.target}: {report.size} bytes, schema v"
               f"{report.schema_version}, {report.attempts} attempts, integrity ok")
         return 0
     for path, rows in ops.export_csv(settings.database, args.out, force=args.force):
+        print(f"wrote {rows} rows to {path}")
+    return 0
+
+
+def _migrate_to(url: str, settings: Settings) -> int:
+    from bot.storage.transfer import migrate_to
+
+    if not is_postgresql_url(url):
+        print("studybot: migrate-to needs a postgresql://user:password@host:5432/database URL", file=sys.stderr)
+        return 2
+    if settings.database_url:
+        print("studybot: STUDYBOT_DATABASE is already a PostgreSQL URL: set it to the SQLite file to copy",
+              file=sys.stderr)
+        return 2
+    if not settings.database.is_file():
+        print(f"studybot: no SQLite database at {settings.database}: set STUDYBOT_DATABASE to the bot's database "
+              "file (the PostgreSQL URL is the argument)", file=sys.stderr)
+        return 2
+    copied = asyncio.run(migrate_to(settings.database, url, progress=print))
+    print(f"copied {sum(copied.rows.values())} rows from {settings.database} to {display_url(url)}")
+    print("verified identical: " + "; ".join(copied.verified))
+    print(f"next: set STUDYBOT_DATABASE={display_url(url)} (with the user and password) and start the bot")
+    return 0
+
+
+def _postgresql_db_command(args: argparse.Namespace, settings: Settings) -> int:
+    where = display_url(settings.database_url)
+    if args.db_command == "backup":
+        print(f"studybot: for PostgreSQL use pg_dump, which copies the whole database consistently while the bot "
+              f"runs: pg_dump --format=custom --file=studybot.dump '{where}' (add the user and password)",
+              file=sys.stderr)
+        return 2
+    for path, rows in ops.export_csv_from(settings.database_url, args.out, force=args.force):
         print(f"wrote {rows} rows to {path}")
     return 0
 

@@ -116,10 +116,10 @@ def backup(source: Path, target: Path, *, force: bool = False) -> BackupReport:
     return BackupReport(target, target.stat().st_size, version, attempts)
 
 
-def _check_target(target: Path, database: Path, force: bool) -> None:
+def _check_target(target: Path, database: Path | None, force: bool) -> None:
     """What studybot writes never replaces the database, a non-regular file, or (without --force) any file."""
-    resolved, data = target.resolve(), database.resolve()
-    if any(resolved == data.with_name(data.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")):
+    resolved, data = target.resolve(), database.resolve() if database else None
+    if data and any(resolved == data.with_name(data.name + suffix) for suffix in ("", "-wal", "-shm", "-journal")):
         raise ConfigError(f"{target} is the live database (or one of its files): choose another path")
     try:
         info = target.lstat()
@@ -227,10 +227,7 @@ def export_csv(source: Path, out_dir: Path, *, force: bool = False) -> list[tupl
     Existing files of those names are replaced only with `force` (and only regular files)."""
     if not source.is_file():
         raise _missing(source)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir} is not a folder: give the folder for attempts.csv and leaderboards.csv")
-    for name in ("attempts.csv", "leaderboards.csv"):
-        _check_target(out_dir / name, source, force)
+    _check_out_dir(out_dir, force, source)
     out_dir.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(_uri(source), uri=True, isolation_level=None)) as conn:
         conn.execute("PRAGMA busy_timeout = 5000")
@@ -245,6 +242,33 @@ def export_csv(source: Path, out_dir: Path, *, force: bool = False) -> list[tupl
         finally:
             conn.execute("COMMIT")
     return [(out_dir / "attempts.csv", attempts), (out_dir / "leaderboards.csv", boards)]
+
+
+def export_csv_from(url: str, out_dir: Path, *, force: bool = False) -> list[tuple[Path, int]]:
+    """The same two files from a PostgreSQL database, both read in one snapshot."""
+    _check_out_dir(out_dir, force, None)
+    attempts, boards = asyncio.run(_read_postgresql(url))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [(out_dir / "attempts.csv", _write_csv(out_dir / "attempts.csv", ATTEMPT_COLUMNS, attempts, force)),
+            (out_dir / "leaderboards.csv", _write_csv(out_dir / "leaderboards.csv", BOARD_COLUMNS, boards, force))]
+
+
+async def _read_postgresql(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    from bot.storage.postgresql import open_postgresql
+
+    db = await open_postgresql(url, pool_size=1)
+    try:
+        async with db.snapshot() as conn:
+            return [tuple(r) for r in await conn.fetch(ATTEMPTS_SQL)], [tuple(r) for r in await conn.fetch(BOARDS_SQL)]
+    finally:
+        await db.close()
+
+
+def _check_out_dir(out_dir: Path, force: bool, source: Path | None) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} is not a folder: give the folder for attempts.csv and leaderboards.csv")
+    for name in ("attempts.csv", "leaderboards.csv"):
+        _check_target(out_dir / name, source, force)
 
 
 # ----------------------------------------------------------------- accepted answers

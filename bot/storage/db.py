@@ -58,6 +58,12 @@ class SqliteDatabase:
         rows = await self._reader.execute_fetchall(sql, tuple(params))
         return next(iter(rows), None)
 
+    async def stream(self, sql: str, size: int) -> AsyncIterator[list[Row]]:
+        """The rows of one SELECT (one snapshot), `size` at a time: a whole table never sits in memory."""
+        async with self._reader.execute(sql) as cursor:
+            while batch := list(await cursor.fetchmany(size)):
+                yield batch
+
     async def schema_version(self) -> int:
         row = await self.fetchone("PRAGMA user_version")
         return int(row[0]) if row else 0

@@ -112,6 +112,18 @@ class PostgresDatabase:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
+    @asynccontextmanager
+    async def raw_transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """The driver's own connection in a transaction, for bulk work (COPY) by the storage layer only."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[asyncpg.Connection]:
+        """A read-only transaction that sees one moment, however many queries it runs (exports)."""
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            yield conn
+
     async def schema_version(self) -> int:
         async with self._pool.acquire() as conn:
             return await _version(conn)
