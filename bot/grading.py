@@ -13,7 +13,10 @@ The decision rule, in order:
    overfit for underfit, before for after: grading_lexicon.OPPOSITES), or most (70%) of the words of a wrong
    choice that the reference never uses. An answer that would pass is then "not sure" (the member sees the
    model answer and rates themselves, 0 points); one that would not is "not quite".
-3. "Correct" needs a score of at least 0.7 and at least half the key points hit.
+3. "Correct" needs a score of at least 0.7, at least half the key points hit and, unless every key point is
+   hit, at least MIN_SAID (12) distinct words of the reference that the question does not use: an answer that
+   makes half the points in a few words is partly right (partial answers and confident wrong ones that borrow
+   the topic's words rarely say that much of the reference).
 4. "Partly right" needs a score of at least 0.3 and at least one key point hit; anything less is "not quite".
 5. For imported entries whose key points were derived from the answer's sentences, an on-topic answer short
    of a pass is "not sure" rather than "partly right" or "not quite".
@@ -35,6 +38,7 @@ from bot.grading_lexicon import NEGATED_WORDS, OPPOSITES, SAME, SHARED_STEMS
 MAX_ANSWER_CHARS = 4000  # callers refuse longer answers; grade() never looks past this many characters
 PASS_SCORE = 0.7
 PARTIAL_SCORE = 0.3
+MIN_SAID = 12  # distinct reference words (not the question's) a "correct" answer says, unless it hits every point
 HIT_STRENGTH = 0.75
 REJECT_CAP = 0.2
 QUESTION_WORD_WEIGHT = 0.4
@@ -352,6 +356,7 @@ class _Evidence:
     option: str | None  # the wrong option the answer says, if any
     option_words: tuple[float, str]  # the largest share of a wrong option's own words the answer repeats
     reversed: list[str]  # key points the answer says with a direction word turned round
+    said_words: int = 0  # distinct words of the reference (not of the question) the answer uses
 
 
 def _evidence(compiled: _Compiled, text: str) -> _Evidence | None:
@@ -377,6 +382,7 @@ def _evidence(compiled: _Compiled, text: str) -> _Evidence | None:
             reversed_points.append(point.text)
     own = [s for s in answer.stems if s != "not" and s not in compiled.question_stems]
     overlap = sum(s in compiled.reference_stems for s in own) / max(len(own), 4) if own else 0.0
+    said_words = len(set(own) & compiled.reference_stems)
     # The wrong multiple-choice options are ready-made confident wrong answers: an answer that says what one
     # of them says, more than what the correct option says, does not pass.
     right = _option_match(answer, compiled.correct_option)
@@ -390,7 +396,8 @@ def _evidence(compiled: _Compiled, text: str) -> _Evidence | None:
     option_words = max(((_weight(said & own_words, compiled.question_stems)
                          / _weight(own_words, compiled.question_stems), option)
                         for option, own_words in compiled.wrong_words if own_words), default=(0.0, ""))
-    return _Evidence(hit, missed, rejected, point_scores, overlap, option, option_words, reversed_points)
+    return _Evidence(hit, missed, rejected, point_scores, overlap, option, option_words, reversed_points,
+                     said_words)
 
 
 def grade(question: Question, text: str) -> Verdict:
@@ -404,6 +411,8 @@ def grade(question: Question, text: str) -> Verdict:
     score = (1 - ANSWER_OVERLAP_WEIGHT) * sum(ev.point_scores) / len(ev.point_scores) + ANSWER_OVERLAP_WEIGHT * overlap
     if len(hit) < math.ceil(len(compiled.points) / 2):
         score = min(score, PASS_SCORE - 0.01)  # "correct" means most key points made, not one made well
+    if ev.said_words < MIN_SAID and len(hit) < len(compiled.points):
+        score = min(score, PASS_SCORE - 0.01)  # half the points in a few words: partly right
     if not hit:
         score = min(score, PARTIAL_SCORE - 0.01)  # "partly right" means at least one key point made
     # Contradictions. Sure ones (a reject phrasing, a wrong option's word pairs) fail the answer. Softer ones

@@ -119,3 +119,21 @@ def test_partly_right_needs_a_key_point(bank: Bank) -> None:
     q = bank.questions["vanishing-gradients"]
     waffle = grade(q, "Deep networks are a key part of modern AI and training them well takes the right tools")
     assert waffle.label == "incorrect"
+
+
+def test_a_terse_answer_that_makes_some_points_is_partly_right() -> None:
+    """"Correct" needs the answer to say enough of the reference's own words (not the question's), unless it
+    makes every key point: two of three points in a line of six such words is partly right."""
+    from bot.bank import load_bank
+    from bot.grading import MIN_SAID
+    from tests.conftest import SHIPPED_BANK
+
+    q = load_bank(SHIPPED_BANK).questions["weight-tying-language-models"]
+    short = grade(q, "the input embedding and the output layer use the same matrix")
+    assert len(short.hit) == 2 and short.label == "partial"
+    full = grade(q, "the output layer reuses the input embedding matrix (same weights, transposed), which means "
+                    "fewer parameters and some regularization")
+    assert full.label == "correct" and len(full.hit) == 3
+    tied = grade(q, "tie embeddings: same weights in the output layer, fewer parameters")
+    assert tied.label == "correct" and len(set(tied.hit)) == len(q.key_points)  # every point made: no minimum
+    assert MIN_SAID > 6
