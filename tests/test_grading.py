@@ -137,3 +137,14 @@ def test_a_terse_answer_that_makes_some_points_is_partly_right() -> None:
     tied = grade(q, "tie embeddings: same weights in the output layer, fewer parameters")
     assert tied.label == "correct" and len(set(tied.hit)) == len(q.key_points)  # every point made: no minimum
     assert MIN_SAID > 6
+
+
+def test_one_key_point_amid_unrelated_talk_is_not_quite(bank: Bank) -> None:
+    """Partly right needs a quarter of the answer's own words in the reference: buzzword waffle that brushes
+    one key point is not quite, a short answer that makes it is partly right."""
+    q = bank.questions["vanishing-gradients"]
+    waffle = grade(q, "the gradients shrink, and honestly deep learning is a key part of modern AI: GPUs, cloud "
+                      "budgets, frameworks and product teams all matter a lot")
+    short = grade(q, "the gradients shrink going backwards")
+    assert waffle.hit == short.hit == [q.key_points[0].point]
+    assert waffle.label == "incorrect" and short.label == "partial"
