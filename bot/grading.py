@@ -8,7 +8,9 @@ for less, so restating the question earns little. The score is 0.8 x the mean ke
 
 The decision rule, in order:
 1. Sure contradiction -> "not quite" (score capped at 0.2): a key point's `reject` phrasing, in order and
-   close together, or the word pairs that set one of the question's wrong choices apart from the right one.
+   close together; the word pairs that set one of the question's wrong choices apart from the right one; or,
+   for a closed question whose answer opens with its pick ("Yes.", "Absolute." for "absolute or relative?"),
+   an answer that opens with the other one.
 2. Doubt -> a key point said with one of its direction words turned round ("raises bias" for "lowers bias",
    overfit for underfit, before for after: grading_lexicon.OPPOSITES), or most (70%) of the words of a wrong
    choice that the reference never uses. An answer that would pass is then "not sure" (the member sees the
@@ -136,6 +138,40 @@ class _Compiled:
     correct_option: frozenset[tuple[str, str]]
     wrong_options: tuple[tuple[str, frozenset[tuple[str, str]]], ...]
     wrong_words: tuple[tuple[str, frozenset[str]], ...] = ()  # each wrong option's words the reference lacks
+    # A closed question's answer opens with its pick: yes/no, or one side of "A or B". (pick, the other side)
+    pick: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+
+
+_YES = frozenset({"yes", "yeah", "yep", "yup"})
+_NO = frozenset({"no", "nope", "nah"})
+_OPENING = re.compile(r"^[^.;:!?\n]*")
+_EITHER = re.compile(r"\b([a-z][\w-]*) or ([a-z][\w-]*)\b")
+
+
+def _opening(text: str) -> list[str]:
+    """The first words of an answer, up to its first full stop (yes/no kept as words)."""
+    head = unicodedata.normalize("NFKC", text[:200]).lower()
+    sentence = _OPENING.match(head)
+    first_sentence = " ".join((sentence.group(0) if sentence else "").split()[:6])
+    return re.findall(r"[a-z0-9]+", head)[:1] + tokens(first_sentence)
+
+
+def _pick(question: Question) -> tuple[frozenset[str], frozenset[str]]:
+    """What a closed question's own answer picks first ("Yes.", "Absolute."), and the alternative it rules out."""
+    first = _opening(question.answer)
+    if not first:
+        return frozenset(), frozenset()
+    if first[0] in _YES | _NO:
+        return (_YES, _NO) if first[0] in _YES else (_NO, _YES)
+    if len(first) > 4:  # "Absolute." opens with the pick; a longer first sentence explains rather than picks
+        return frozenset(), frozenset()
+    for a, b in _EITHER.findall(question.question.lower()):
+        sa, sb = tokens(a), tokens(b)
+        if len(sa) == len(sb) == 1 and sa != sb and not {sa[0], sb[0]} & {"not"}:
+            said = set(first[1:])
+            if (sa[0] in said) != (sb[0] in said):
+                return (frozenset(sa), frozenset(sb)) if sa[0] in said else (frozenset(sb), frozenset(sa))
+    return frozenset(), frozenset()
 
 
 def _phrase(text: str) -> _Phrase | None:
@@ -190,7 +226,8 @@ def _compile(question: Question) -> _Compiled:
     right_words = reference_stems | set(tokens(question.choices.correct if question.choices else ""))
     wrong_words = tuple((w, frozenset(tokens(w)) - right_words - q_stems - {"not"})
                         for w in (question.choices.wrong if question.choices else ()))
-    return _Compiled(tuple(points), q_stems, reference_stems - q_stems, correct, tuple(wrong), wrong_words)
+    return _Compiled(tuple(points), q_stems, reference_stems - q_stems, correct, tuple(wrong), wrong_words,
+                     _pick(question))
 
 
 @dataclass(frozen=True)
@@ -422,6 +459,12 @@ def grade(question: Question, text: str) -> Verdict:
     # (a key point said with a direction word turned round, most of a wrong option's own words) make an
     # answer that would pass "not sure", and one that would be partly right "not quite".
     wrong = list(ev.rejected)
+    pick, other = compiled.pick
+    if other:
+        opening = _opening(text)
+        said = {opening[0]} if pick & (_YES | _NO) else set(opening[1:])
+        if said & other and not said & pick:
+            wrong.append(f"You picked the other option; the answer is {question.answer.split('.')[0].strip()}")
     if ev.option:
         wrong.append(f"Sounds like a common wrong answer: {ev.option}")
     doubt = list(ev.reversed)

@@ -148,3 +148,20 @@ def test_one_key_point_amid_unrelated_talk_is_not_quite(bank: Bank) -> None:
     short = grade(q, "the gradients shrink going backwards")
     assert waffle.hit == short.hit == [q.key_points[0].point]
     assert waffle.label == "incorrect" and short.label == "partial"
+
+
+def test_opening_with_the_other_choice_is_not_quite() -> None:
+    """A closed question's answer opens with its pick ("Yes.", "Absolute."): an answer that opens with the
+    other one contradicts it, whatever it says next."""
+    from bot.bank import load_bank
+    from tests.conftest import SHIPPED_BANK
+
+    bank = load_bank(SHIPPED_BANK)
+    q = bank.questions["original-transformer-positional-encoding"]
+    body = " fixed sinusoid vectors, one per position, added to the input embeddings before the first layer."
+    assert grade(q, "Absolute:" + body).label == "correct"
+    turned = grade(q, "Relative:" + body)
+    assert turned.label == "incorrect" and turned.misconceptions
+    yes_no = bank.questions["autoencoder-nonlinearity"]
+    assert grade(yes_no, "No. " + yes_no.answer.split(".", 1)[1]).label == "incorrect"
+    assert grade(yes_no, yes_no.answer).label == "correct"
