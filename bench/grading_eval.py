@@ -14,6 +14,7 @@ import json
 import statistics
 import sys
 import time
+import zlib
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -49,14 +50,22 @@ def _question(bank: Bank, item: dict[str, str]) -> Question:
     return question
 
 
+def half_of(question_id: str) -> int:
+    """A stable split of the bank entries in two halves, to check that a rule holds on entries it was not
+    chosen on."""
+    return zlib.crc32(question_id.encode()) % 2
+
+
 def evaluate(eval_file: Path = ROOT / "tests" / "data" / "grading_eval.jsonl",
-             grader: Grader | None = None) -> dict[str, object]:
-    return asyncio.run(_evaluate(eval_file, grader or Grader()))
+             grader: Grader | None = None, half: int | None = None) -> dict[str, object]:
+    """Figures on the labelled answers in `eval_file`; with `half`, only on that half of the bank entries."""
+    return asyncio.run(_evaluate(eval_file, grader or Grader(), half))
 
 
-async def _evaluate(eval_file: Path, grader: Grader) -> dict[str, object]:
+async def _evaluate(eval_file: Path, grader: Grader, half: int | None = None) -> dict[str, object]:
     bank = load_bank(ROOT / "questions")
     items = [_normalise(json.loads(line)) for line in eval_file.read_text().splitlines() if line.strip()]
+    items = [item for item in items if half is None or half_of(item["question_id"]) == half]
     scores: dict[str, list[float]] = {label: [] for label in LABELS}
     told: dict[str, Counter[str]] = {label: Counter() for label in LABELS}
     times = []
@@ -85,16 +94,23 @@ async def _evaluate(eval_file: Path, grader: Grader) -> dict[str, object]:
     }
 
 
-if __name__ == "__main__":
+def main() -> None:
     parser = argparse.ArgumentParser(description="Grader quality on labelled answers.")
     parser.add_argument("file", nargs="?", type=Path, default=ROOT / "tests" / "data" / "grading_eval.jsonl")
     parser.add_argument("--grader", choices=["offline", "llm"], default="offline",
                         help="llm: the judge the STUDYBOT_LLM_* settings describe (falls back to offline)")
+    parser.add_argument("--halves", action="store_true",
+                        help="also print the figures on each half of the bank entries (a stable split by id)")
     args = parser.parse_args()
     settings = Settings.load()
-    chosen = grader_for(replace(settings, grader=args.grader)) if args.grader == "llm" else Grader()
-    result = evaluate(args.file, chosen)
-    print(f"{result['answers']} labelled answers ({args.file.name}); grader {args.grader}; pass mark {PASS_SCORE}")
+    for half in (None, 0, 1) if args.halves else (None,):
+        chosen = grader_for(replace(settings, grader=args.grader)) if args.grader == "llm" else Grader()
+        _print(args.file, args.grader, evaluate(args.file, chosen, half), half)
+
+
+def _print(file: Path, grader: str, result: dict[str, object], half: int | None) -> None:
+    part = "" if half is None else f", bank entries of half {half}"
+    print(f"{result['answers']} labelled answers ({file.name}{part}); grader {grader}; pass mark {PASS_SCORE}")
     for key in ("auc_correct_vs_wrong_and_off_topic", "auc_correct_vs_wrong", "auc_correct_vs_partial"):
         print(f"{key:<40} {result[key]:.3f}")
     print(f"{'answer written as':<14}{'told correct':>14}{'partly right':>14}{'not sure':>10}{'not quite':>11}"
@@ -105,3 +121,7 @@ if __name__ == "__main__":
               f"{told.get('unsure', 0):>10.0%}{told.get('incorrect', 0):>11.0%}"
               f"   {result['mean'][label]:.2f}")  # type: ignore[index]
     print(f"time per answer: median {result['median_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -165,3 +165,12 @@ def test_opening_with_the_other_choice_is_not_quite() -> None:
     yes_no = bank.questions["autoencoder-nonlinearity"]
     assert grade(yes_no, "No. " + yes_no.answer.split(".", 1)[1]).label == "incorrect"
     assert grade(yes_no, yes_no.answer).label == "correct"
+
+
+def test_bench_halves_split_the_bank_entries() -> None:
+    """grading_eval --halves: the two halves hold disjoint bank entries and every answer once."""
+    from bench.grading_eval import half_of
+
+    whole, first, second = evaluate()["answers"], evaluate(half=0)["answers"], evaluate(half=1)["answers"]
+    assert first + second == whole and first and second  # type: ignore[operator]
+    assert {half_of("bias-variance-tradeoff"), half_of("vanishing-gradient-problem-fixes")} <= {0, 1}
