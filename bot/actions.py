@@ -75,8 +75,36 @@ class Practice:
     """A practice question from the member's reviews due."""
 
 
+@dataclass(frozen=True, slots=True)
+class WriteQuestion:
+    """Pressed: open the question form; submitted with its values: publish (an admin) or queue for review."""
+
+
+@dataclass(frozen=True, slots=True)
+class EditSubmission:
+    """An admin edits a queued question: pressed, the form filled in with it; submitted, the edits saved."""
+
+    submission_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecideSubmission:
+    """Approve publishes a queued question; reject, pressed, asks for the reason (a form carrying the same id)
+    and, submitted with it, rejects."""
+
+    submission_id: int
+    approve: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SkipSubmission:
+    """Leave this queued question for later and show the next one."""
+
+    submission_id: int
+
+
 Action = (AnswerChoice | AnswerInWords | Reveal | More | Rate | Appeal | DecideAppeal | ExportMisses | PickTopic
-          | Practice)
+          | Practice | WriteQuestion | EditSubmission | DecideSubmission | SkipSubmission)
 
 _INT = r"([0-9]{1,18})"
 _PATTERNS: tuple[tuple[re.Pattern[str], type], ...] = (
@@ -90,6 +118,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type], ...] = (
     (re.compile(r"sb:t:([a-z0-9]+(?:-[a-z0-9]+)*)"), PickTopic),
     (re.compile(r"sb:q"), Practice),
     (re.compile(r"sb:k"), ExportMisses),
+    (re.compile(r"sb:n"), WriteQuestion),
+    (re.compile(rf"sb:e:{_INT}"), EditSubmission),
+    (re.compile(rf"sb:v:{_INT}:([01])"), DecideSubmission),
+    (re.compile(rf"sb:x:{_INT}"), SkipSubmission),
 )
 
 
@@ -116,6 +148,14 @@ def encode(action: Action) -> str:
             text = "sb:q"
         case ExportMisses():
             text = "sb:k"
+        case WriteQuestion():
+            text = "sb:n"
+        case EditSubmission(submission_id):
+            text = f"sb:e:{submission_id}"
+        case DecideSubmission(submission_id, approve):
+            text = f"sb:v:{submission_id}:{int(approve)}"
+        case SkipSubmission(submission_id):
+            text = f"sb:x:{submission_id}"
     if len(text.encode()) > MAX_ID_BYTES or decode(text) != action:
         raise ValueError(f"action {action!r} has no valid id within {MAX_ID_BYTES} bytes")
     return text
@@ -135,13 +175,15 @@ def _decode(text: str) -> Action | None:
         if found is None:
             continue
         args = found.groups()
-        if kind in (PickTopic, Practice, ExportMisses):
+        if kind in (PickTopic, Practice, ExportMisses, WriteQuestion):
             return kind(*args)  # type: ignore[no-any-return,unused-ignore]
         number = int(args[0])
         if kind is AnswerChoice:
             return AnswerChoice(number, int(args[1]))
         if kind is DecideAppeal:
             return DecideAppeal(number, args[1] == "1")
+        if kind is DecideSubmission:
+            return DecideSubmission(number, args[1] == "1")
         return kind(number, *args[1:])  # type: ignore[no-any-return,unused-ignore]
     return None
 

@@ -30,6 +30,21 @@ class CommunityBanks:
         self.db = db
         self.shipped = shipped
         self._cache: dict[int, tuple[tuple[int, str], Bank]] = {}
+        self._own: dict[int, tuple[Bank, Bank]] = {}
+
+    async def pool(self, community_id: int, pool: str) -> Bank:
+        """The questions a channel draws from by its pool: the shipped bank, the community's own questions
+        (by topic, with the title they have there), or both."""
+        if pool == "shipped":
+            return self.shipped
+        bank = await self.bank(community_id)
+        if pool != "own":
+            return bank
+        cached = self._own.get(community_id)
+        if cached is None or cached[0] is not bank:
+            cached = (bank, own_bank(bank, self.shipped))
+            self._own[community_id] = cached
+        return cached[1]
 
     async def bank(self, community_id: int) -> Bank:
         row = await self.db.fetchone(
@@ -47,6 +62,16 @@ class CommunityBanks:
         bank = merged(self.shipped, ((r["id"], r["topic"], r["topic_title"], r["entry"]) for r in rows))
         self._cache[community_id] = (stamp, bank)
         return bank
+
+
+def own_bank(bank: Bank, shipped: Bank) -> Bank:
+    """The questions of `bank` that are not the shipped bank's, by topic."""
+    topics: dict[str, Topic] = {}
+    for topic in bank.topics.values():
+        own = tuple(q for q in topic.questions if q.id not in shipped.questions)
+        if own:
+            topics[topic.slug] = replace(topic, questions=own)
+    return Bank(topics)
 
 
 def merged(shipped: Bank, rows: Iterable[tuple[str, str, str, str]]) -> Bank:

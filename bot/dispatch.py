@@ -7,12 +7,13 @@ reference the member can quote.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from bot.actions import Action, PickTopic, Practice
 from bot.bank.model import Bank
 from bot.errors import PermissionDenied, UnknownTopic, UserError, new_reference
-from bot.messages import Button, Message, Style, ephemeral
+from bot.messages import Button, Form, Message, Style, ephemeral
 from bot.schedule import next_post_after
 from bot.service import Actor, AnswerResult, StudyService, TextPrompt
 
@@ -77,6 +78,24 @@ class Appeals:
 
 
 @dataclass(frozen=True, slots=True)
+class AddQuestion:
+    """Open the form to write a question (an admin's is published at once, a member's is reviewed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """The admins' queue of questions written by members, one at a time."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetPool:
+    """Where a channel's daily question and /quiz come from: shipped, own or both."""
+
+    pool: str
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     prefix: str = ""  # e.g. "There is no /studybot foo. "
 
@@ -97,8 +116,19 @@ class SubmitWords:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class SubmitForm:
+    """A filled-in form: `action` is what its id decodes to (None: damaged), `values` by field key."""
+
+    action: Action | None
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
 Command = (Quiz | Daily | Leaderboard | Stats | Setup | Digest | Pause | Status | Appeals | Help | TopicPicker
-           | Press | SubmitWords)
+           | Press | SubmitWords | AddQuestion | Review | SetPool | SubmitForm)
+# Commands after which the member is told what happened to their questions (never the hot path of buttons).
+_TELLS = (Quiz, Daily, Leaderboard, Stats, Setup, Digest, Pause, Status, Appeals, Help, TopicPicker, Review, SetPool,
+          SubmitForm)
 
 
 # ----------------------------------------------------------------- effects
@@ -131,7 +161,15 @@ class RefreshCard:
     card: Message
 
 
-Effect = Reply | OpenPrompt | RefreshCard
+@dataclass(frozen=True, slots=True)
+class OpenForm:
+    """Ask for several values at once (a modal on Discord and Slack, field by field in the console); the
+    submission comes back as SubmitForm with the form's action."""
+
+    form: Form
+
+
+Effect = Reply | OpenPrompt | OpenForm | RefreshCard
 
 
 # ----------------------------------------------------------------- wording
@@ -154,7 +192,9 @@ WORDING: dict[str, Wording] = {
              "**/daily**: today's question in this channel\n"
              "**/leaderboard [week|month|all|30d] [topic]**\n"
              "**/stats [member]**: points, accuracy, streaks, mastery, reviews due\n"
-             "**/studybot setup | digest | pause | resume | status | appeals**: server admins only",
+             "**/question add** (or **/studybot question add**): write a question; a member's goes to the admins' "
+             "review\n"
+             "**/studybot setup | digest | pause | resume | status | appeals | review | pool**: server admins only",
         sorry="Something went wrong (ref {ref}). Please try again; if it keeps happening, tell a server admin."),
     "slack": Wording(
         admins="workspace admins and owners",
@@ -164,8 +204,10 @@ WORDING: dict[str, Wording] = {
              "**/studybot daily**: today's question in this channel\n"
              "**/studybot setup [#channel] [HH:MM] [timezone] [weekdays|daily|mon,wed,fri] [topics] [easy,medium] "
              "[reveal=MIN]**\n"
-             "**/studybot digest [#channel] [day] [HH:MM]** · **pause** · **resume** · **status** · **appeals**: "
-             "workspace admins only\nYour progress and reviews due are on studybot's Home tab.",
+             "**/studybot question add**: write a question; a member's goes to the admins' review\n"
+             "**/studybot digest [#channel] [day] [HH:MM]** · **pause** · **resume** · **status** · **appeals** · "
+             "**review** · **pool shipped|own|both [#channel]**: workspace admins only\n"
+             "Your progress and reviews due are on studybot's Home tab.",
         warn="⚠️ ", refuse="⛔ "),
     "console": Wording(
         admins="admins",
@@ -176,7 +218,10 @@ WORDING: dict[str, Wording] = {
              "  /stats [name]                  points, accuracy, streaks, mastery, reviews due\n"
              "  /studybot setup [HH:MM] [timezone] [days] [topics] | digest [day] [HH:MM] | pause | resume | status"
              " | appeals\n"
-             "  /as NAME                       act as that member\n"
+             "  /studybot question add         write a question (a form, field by field; /cancel stops it)\n"
+             "  /studybot review | pool shipped|own|both   the review queue; this channel's question pool\n"
+             "  /as NAME                       act as that member (an admin)\n"
+             "  /member NAME                   act as that member without admin rights\n"
              "  /press N                       press button N of the last message you can see\n"
              "  /advance DURATION              move the clock (e.g. 30m, 2h, 1d, 7d), running what falls due\n"
              "  /help, /quit\n"
@@ -198,11 +243,23 @@ class Dispatcher:
     async def run(self, actor: Actor, command: Command, log: logging.Logger | None = None) -> list[Effect]:
         """Run `command` for `actor`; errors become private replies (never exceptions)."""
         try:
-            return await self._run(actor, command)
+            effects = await self._run(actor, command)
         except UnknownTopic as exc:  # with buttons for the closest topics this community has
             return [Reply(await self.topic_help(actor, exc, wording(actor.platform)))]
         except Exception as exc:
             return [Reply(self.failure(actor.platform, exc, type(command).__name__, log))]
+        if isinstance(command, _TELLS) and not any(isinstance(e, OpenPrompt | OpenForm) for e in effects):
+            effects += await self.notices(actor, log)
+        return effects
+
+    async def notices(self, actor: Actor, log: logging.Logger | None = None) -> list[Effect]:
+        """The decisions on the member's written questions they have not heard yet (private replies)."""
+        try:
+            return [Reply(m) for m in await self.service.notices(actor)]
+        except Exception:
+            (log or logging.getLogger(__name__)).exception("%s: telling %s about their questions failed",
+                                                           actor.platform, actor.user)
+            return []
 
     def failure(self, platform: str, exc: Exception, what: str, log: logging.Logger | None = None) -> Message:
         """The private reply for an error: the member's mistake in the platform's words, or a reference to
@@ -249,6 +306,14 @@ class Dispatcher:
                 return _effects(await service.press(actor, action))
             case SubmitWords(post_id, text):
                 return _effects(await service.answer_text(actor, post_id, text))
+            case AddQuestion():
+                return _effects(await service.question_form(actor))
+            case Review():
+                return _effects(await service.review(actor))
+            case SetPool(pool, channel):
+                return _effects(await service.set_pool(actor, pool, channel))
+            case SubmitForm(action, values):
+                return _effects(await service.submit_form(actor, action, values))
         raise TypeError(f"not a command: {command!r}")
 
     async def remember(self, post_id: int, reference: str) -> None:
@@ -276,9 +341,11 @@ class Dispatcher:
         return replace(ephemeral(body), buttons=buttons)
 
 
-def _effects(outcome: Message | TextPrompt | AnswerResult) -> list[Effect]:
+def _effects(outcome: Message | TextPrompt | Form | AnswerResult) -> list[Effect]:
     if isinstance(outcome, TextPrompt):
         return [OpenPrompt(outcome)]
+    if isinstance(outcome, Form):
+        return [OpenForm(outcome)]
     if isinstance(outcome, AnswerResult):
         refresh: list[Effect] = []
         if outcome.recorded and outcome.card is not None and outcome.card.post_id is not None:

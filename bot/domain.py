@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.bank.model import Question
 from bot.errors import InvalidInput
-from bot.messages import Message
+from bot.messages import Form, Message
 from bot.storage.port import Row
 from bot.text import valid_text
 from bot.zones import find_zone
@@ -17,6 +17,7 @@ from bot.zones import find_zone
 PERIODS = {"week": "week", "month": "month", "all": "all", "30d": "30d", "alltime": "all", "all-time": "all",
            "30": "30d", "rolling": "30d", "this-week": "week", "this-month": "month"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+POOLS = ("shipped", "own", "both")  # a channel's question pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class AnswerResult:
     recorded: bool
 
 
-Reply = Message | TextPrompt
+Reply = Message | TextPrompt | Form
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class ChannelSettings:
     enabled_at: str | None
     platform: str
     community_external: str
+    pool: str = "both"  # which questions: the shipped topics, the community's own, or both (POOLS)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -148,4 +150,5 @@ def settings_from_row(r: Row) -> ChannelSettings:
         configured_by=r["configured_by"], enabled_at=r["enabled_at"],
         platform=r["platform"],
         community_external=r["community_external"],
+        pool=r["pool"] or "both",
     )

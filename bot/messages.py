@@ -120,6 +120,53 @@ class Message:
         return "\n".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class FormField:
+    """One input of a form. `max_length` bounds the whole value; a field with `lines` takes one item per line
+    (at most `lines` of them, each at most `line_length`): a multi-line input on Discord and Slack, one prompt
+    per item in the console. Adapters enforce what their platform can and the core checks everything again."""
+
+    key: str  # the value's name in the submission: lowercase letters only
+    label: str
+    max_length: int
+    required: bool = True
+    multiline: bool = False
+    placeholder: str = ""
+    hint: str = ""  # one short line under the label
+    value: str = ""  # prefilled (editing)
+    lines: int = 0  # > 0: one item per line, at most this many
+    line_length: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("label", "placeholder", "hint"):
+            object.__setattr__(self, name, defuse_mentions(getattr(self, name)))
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A form to fill in (a Discord or Slack modal, prompts in the console). `id` is the encoded action the
+    submission carries back with the values by field key, so a form submitted after a restart still works."""
+
+    id: str
+    title: str
+    fields: tuple[FormField, ...]
+    intro: str = ""  # shown above the fields where the platform can (Slack, console)
+    submit: str = "Submit"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "title", defuse_mentions(self.title))
+        object.__setattr__(self, "intro", defuse_mentions(self.intro))
+
+    @classmethod
+    def of(cls, action: Action, title: str, fields: tuple[FormField, ...], *, intro: str = "",
+           submit: str = "Submit") -> Form:
+        return cls(encode(action), title, fields, intro, submit)
+
+    @property
+    def action(self) -> Action | None:
+        return decode(self.id)
+
+
 def ephemeral(body: str, title: str | None = None) -> Message:
     return Message(body=body, title=title, visibility=Visibility.EPHEMERAL)
 

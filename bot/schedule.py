@@ -297,7 +297,9 @@ class Scheduler:
 
     async def choose_daily(self, channel: ChannelSettings) -> Question:
         """No repeat in a channel until its pool is used up; topics take turns by how often they ran."""
-        bank = await self.service.bank_for(channel.community_id)
+        bank = await self.service.pool_bank(channel)
+        if not bank.questions:  # its own questions only, and the community has none yet: the whole bank
+            bank = await self.service.bank_for(channel.community_id)
         pool = [q for q in bank.questions.values()
                 if (not channel.topics or q.topic in channel.topics)
                 and (not channel.difficulties or q.difficulty in channel.difficulties)]

@@ -6,13 +6,16 @@ actions. Everything a member is told has been committed first.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot import actions
 from bot.actions import Action
 from bot.domain import Actor, AnswerResult, ChannelSettings, Reply, TextPrompt, iso
-from bot.errors import UnknownPost
+from bot.errors import InvalidInput, UnknownPost
 from bot.messages import Button, Style
 from bot.usecases.admin import Admin
 from bot.usecases.answering import Answering
+from bot.usecases.authoring import Authoring
 from bot.usecases.boards import Boards
 from bot.usecases.practice import Practice
 
@@ -20,7 +23,7 @@ from bot.usecases.practice import Practice
 __all__ = ["Actor", "AnswerResult", "ChannelSettings", "Reply", "StudyService", "TextPrompt", "iso"]
 
 
-class StudyService(Practice, Answering, Boards, Admin):
+class StudyService(Practice, Answering, Boards, Admin, Authoring):
     async def press(self, actor: Actor, pressed: Action | str | None) -> Reply | AnswerResult:
         """Run a button's action (or its encoded id); adapters call this for every component."""
         action = actions.decode(pressed) if isinstance(pressed, str) else pressed
@@ -46,7 +49,27 @@ class StudyService(Practice, Answering, Boards, Admin):
                 return await self.decide_appeal(actor, appeal_id, uphold)
             case actions.ExportMisses():
                 return await self.export_misses(actor)
+            case actions.WriteQuestion():
+                return await self.question_form(actor)
+            case actions.EditSubmission(submission_id):
+                return await self.edit_form(actor, submission_id)
+            case actions.DecideSubmission(submission_id, approve):
+                return await (self.approve(actor, submission_id) if approve
+                              else self.reject_form(actor, submission_id))
+            case actions.SkipSubmission(submission_id):
+                return await self.skip(actor, submission_id)
         raise UnknownPost()
+
+    async def submit_form(self, actor: Actor, action: Action | None, values: Mapping[str, str]) -> Reply:
+        """A submitted form (see bot.messages.Form), by the action its id stands for."""
+        match action:
+            case actions.WriteQuestion():
+                return await self.add_question(actor, values)
+            case actions.EditSubmission(submission_id):
+                return await self.save_edit(actor, submission_id, values)
+            case actions.DecideSubmission(submission_id, False):
+                return await self.reject(actor, submission_id, values.get("reason", ""))
+        raise InvalidInput("That form has expired; open it again.")
 
     async def topic_buttons(self, actor: Actor, query: str = "") -> tuple[Button, ...]:
         bank = await self.actor_bank(actor)

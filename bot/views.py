@@ -5,10 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.actions import AnswerChoice, AnswerInWords, Appeal, DecideAppeal, ExportMisses, More, Practice, Rate, Reveal
-from bot.bank.model import Question
+from bot.actions import (
+    AnswerChoice,
+    AnswerInWords,
+    Appeal,
+    DecideAppeal,
+    DecideSubmission,
+    EditSubmission,
+    ExportMisses,
+    More,
+    Practice,
+    Rate,
+    Reveal,
+    SkipSubmission,
+    WriteQuestion,
+)
+from bot.bank.model import DIFFICULTIES, Question
 from bot.grading import Verdict
-from bot.messages import Button, Field, Message, Style, Visibility
+from bot.messages import Button, Field, Form, FormField, Message, Style, Visibility
 
 LETTERS = "ABCDE"
 PERIOD_TITLES = {"week": "this week", "month": "this month", "all": "all time", "30d": "last 30 days"}
@@ -228,3 +242,100 @@ def appeals(items: list[OpenAppeal], pending: int) -> Message:
                    body="Upholding counts the answer as correct (the boards follow) and accepts it for that "
                         "question in this community from now on.",
                    fields=tuple(fields), buttons=tuple(buttons), visibility=Visibility.EPHEMERAL)
+
+
+# ----------------------------------------------------------------- questions written in chat
+QUESTION_CHARS = 300  # the bank's own limits (bot/bank/checks.py) for the question and the answer
+ANSWER_CHARS = 600
+OPTION_CHARS = 150
+MAX_WRONG = 4
+TOPIC_CHARS = 40  # a topic's slug fits a topic button's id (bot/bank/loader.py MAX_TOPIC_SLUG)
+REASON_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A question as written in the form, checked."""
+
+    question: str
+    answer: str
+    correct: str
+    wrong: tuple[str, ...]
+    topic: str  # as typed: an existing topic's slug or title, or a new topic's name
+    difficulty: str
+
+
+def question_form(action: WriteQuestion | EditSubmission, draft: Draft | None = None) -> Form:
+    """The question form, empty or filled in with `draft` (an admin editing a queued question)."""
+    d = draft
+    fields = (
+        FormField("question", "Question", QUESTION_CHARS, multiline=True, value=d.question if d else "",
+                  placeholder="What does batch normalization normalize?"),
+        FormField("answer", "Answer", ANSWER_CHARS, multiline=True, value=d.answer if d else "",
+                  hint="A few sentences; written answers are graded against them.",
+                  placeholder="The activations of each layer, per mini-batch."),
+        FormField("correct", "Correct option", OPTION_CHARS, required=False, value=d.correct if d else "",
+                  hint="Optional: with 2 to 4 wrong options it becomes a multiple-choice question."),
+        FormField("wrong", "Wrong options, one per line", MAX_WRONG * (OPTION_CHARS + 1), required=False,
+                  multiline=True, lines=MAX_WRONG, line_length=OPTION_CHARS, value="\n".join(d.wrong) if d else ""),
+        FormField("topic", "Topic", TOPIC_CHARS, value=d.topic if d else "",
+                  hint="An existing topic, or a new one of your own.", placeholder="deep-learning"),
+        FormField("difficulty", "Difficulty", 6, required=False, value=d.difficulty if d else "",
+                  placeholder="medium (or easy, hard)", hint="easy, medium or hard; medium when left empty."),
+    )
+    editing = isinstance(action, EditSubmission)
+    return Form.of(action, "Edit the question" if editing else "Write a question", fields,
+                   intro="" if editing else "An admin's question is published at once; a member's waits for "
+                                            "an admin's review.", submit="Save" if editing else "Submit")
+
+
+def reject_form(submission_id: int) -> Form:
+    return Form.of(DecideSubmission(submission_id, approve=False), "Reject the question",
+                   (FormField("reason", "Reason", REASON_CHARS, multiline=True,
+                              hint="The author sees it privately.",
+                              placeholder="The answer is wrong about ..., or it repeats ..."),),
+                   submit="Reject")
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedQuestion:
+    id: int
+    author: str
+    topic_title: str
+    draft: Draft
+
+
+def quoted(text: str, limit: int = 80) -> str:
+    return f"“{text if len(text) <= limit else text[:limit - 1].rstrip() + '…'}”"
+
+
+def review_item(item: QueuedQuestion | None, waiting: int, note: str = "") -> Message:
+    """One queued question for an admin: approve, edit, reject (with a reason) or skip."""
+    lead = f"{note}\n\n" if note else ""
+    if item is None:
+        rest = f"{waiting} still waiting: /studybot review starts again from the first." if waiting else \
+            "No questions are waiting for review."
+        return Message(body=lead + rest, visibility=Visibility.EPHEMERAL)
+    d = item.draft
+    options = ([f"✔ {d.correct}", *(f"✘ {w}" for w in d.wrong)] if d.correct
+               else ["None: answered in words only"])
+    fields = (
+        Field("Question", d.question),
+        Field("Answer", d.answer),
+        Field("Options", "\n".join(options)),
+        Field("Topic", item.topic_title, inline=True),
+        Field("Difficulty", d.difficulty, inline=True),
+        Field("From", item.author, inline=True),
+    )
+    buttons = (Button.of(DecideSubmission(item.id, approve=True), "Approve", Style.SUCCESS),
+               Button.of(EditSubmission(item.id), "Edit"),
+               Button.of(DecideSubmission(item.id, approve=False), "Reject", Style.DANGER),
+               Button.of(SkipSubmission(item.id), "Skip"))
+    return Message(title=f"Review · {waiting} waiting", fields=fields, buttons=buttons,
+                   body=lead + "Approve publishes it for this community only (never anywhere else).",
+                   visibility=Visibility.EPHEMERAL)
+
+
+def difficulty_or_default(text: str) -> str | None:
+    level = text.strip().lower() or "medium"
+    return level if level in DIFFICULTIES else None

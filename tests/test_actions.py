@@ -13,11 +13,15 @@ from bot.actions import (
     AnswerInWords,
     Appeal,
     DecideAppeal,
+    DecideSubmission,
+    EditSubmission,
     More,
     PickTopic,
     Practice,
     Rate,
     Reveal,
+    SkipSubmission,
+    WriteQuestion,
     decode,
     encode,
 )
@@ -29,7 +33,9 @@ every_action = st.one_of(
     st.builds(Rate, post_ids, st.sampled_from(actions.RATINGS)),
     st.builds(Appeal, post_ids), st.builds(DecideAppeal, post_ids, st.booleans()),
     st.builds(PickTopic, st.from_regex(r"[a-z0-9]{1,19}(-[a-z0-9]{1,19})?", fullmatch=True)),
-    st.just(Practice()),
+    st.just(Practice()), st.just(WriteQuestion()),
+    st.builds(EditSubmission, post_ids), st.builds(DecideSubmission, post_ids, st.booleans()),
+    st.builds(SkipSubmission, post_ids),
 )
 
 
@@ -54,6 +60,8 @@ def test_wire_format_is_stable() -> None:
     assert encode(PickTopic("deep-learning")) == "sb:t:deep-learning"
     assert encode(Practice()) == "sb:q"
     assert encode(Appeal(42)) == "sb:p:42" and encode(DecideAppeal(7, True)) == "sb:d:7:1"
+    assert encode(WriteQuestion()) == "sb:n" and encode(EditSubmission(3)) == "sb:e:3"
+    assert encode(DecideSubmission(3, False)) == "sb:v:3:0" and encode(SkipSubmission(3)) == "sb:x:3"
 
 
 @pytest.mark.parametrize("text", ["sb:a:1", "sb:a:x:1", "sb:a:1:12", "sb:s:1:great", "sb:t:Bad Slug", "sb:zzz",

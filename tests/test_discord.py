@@ -114,14 +114,14 @@ async def test_login_identify_and_synced_command_schemas(fake: FakeDiscord, bot:
     assert fake.identify["intents"] & PRIVILEGED_INTENTS == 0
     assert [where for where, _ in fake.command_syncs] == ["global"]
     commands = {c["name"]: c for c in fake.global_commands}
-    assert sorted(commands) == ["daily", "leaderboard", "quiz", "stats", "studybot"]
+    assert sorted(commands) == ["daily", "leaderboard", "question", "quiz", "stats", "studybot"]
     assert {o.name for o in bot.synced} == set(commands)
 
     quiz = {o["name"]: o for o in commands["quiz"]["options"]}
     assert quiz["topic"]["type"] == 3 and quiz["topic"]["autocomplete"] is True and not quiz["topic"]["required"]
     assert [c["value"] for c in quiz["difficulty"]["choices"]] == ["easy", "medium", "hard"]
     assert quiz["private"]["type"] == 5
-    for name in ("quiz", "daily", "leaderboard", "stats"):
+    for name in ("quiz", "daily", "leaderboard", "stats", "question"):
         assert commands[name]["default_member_permissions"] is None
         assert commands[name]["contexts"] == [0] and commands[name]["dm_permission"] is False
         assert commands[name]["integration_types"] == [0]
@@ -134,8 +134,11 @@ async def test_login_identify_and_synced_command_schemas(fake: FakeDiscord, bot:
     assert str(admin["default_member_permissions"]) == str(discord.Permissions(manage_guild=True).value) == "32"
     assert admin["contexts"] == [0] and admin["dm_permission"] is False
     subs = {o["name"]: o for o in admin["options"]}
-    assert sorted(subs) == ["appeals", "digest", "pause", "resume", "setup", "status"]
-    assert all(s["type"] == 1 for s in subs.values())
+    assert sorted(subs) == ["appeals", "digest", "pause", "pool", "question", "resume", "review", "setup", "status"]
+    assert all(s["type"] == 1 for name, s in subs.items() if name != "question")
+    assert subs["question"]["type"] == 2 and [o["name"] for o in subs["question"]["options"]] == ["add"]
+    assert [o["name"] for o in commands["question"]["options"]] == ["add"]  # members write theirs with /question add
+    assert [c["value"] for c in subs["pool"]["options"][0]["choices"]] == ["both", "shipped", "own"]
     setup = [(o["name"], o["type"], o.get("required", False)) for o in subs["setup"]["options"]]
     assert setup == [("channel", 7, True), ("time", 3, True), ("timezone", 3, True), ("days", 3, False),
                      ("topics", 3, False)]
@@ -151,7 +154,7 @@ async def test_commands_sync_to_one_server_when_configured(fake: FakeDiscord, se
     try:
         assert fake.global_commands == []
         assert sorted(c["name"] for c in fake.guild_commands[fake.guild_id]) == [
-            "daily", "leaderboard", "quiz", "stats", "studybot"]
+            "daily", "leaderboard", "question", "quiz", "stats", "studybot"]
         card = await quiz_card(fake)  # the interaction names the guild command
         assert custom_ids(card)
     finally:
@@ -621,3 +624,74 @@ async def test_export_my_misses_comes_as_an_apkg_attachment(fake: FakeDiscord, b
     [attachment] = exported["attachments"]
     assert attachment["filename"] == "studybot-misses.apkg"
     assert fake.files[attachment["id"]][:2] == b"PK"  # a zip: the Anki package
+
+
+# ----------------------------------------------------------------- questions written in chat
+QUESTION_FORM = {"question": "Why does @everyone warm up the learning rate?",
+                 "answer": "Early updates are unstable while optimizer statistics settle; a warmup keeps them small.",
+                 "correct": "To keep early updates small", "wrong": "To use less memory\nTo skip validation",
+                 "topic,difficulty": "Our training, hard"}
+
+
+async def test_a_member_writes_a_question_in_a_modal_and_an_admin_reviews_it(fake: FakeDiscord, bot: DiscordPlatform,
+                                                                             service: StudyService) -> None:
+    member = fake.member("Writer")
+    manager = fake.member("Mia", permissions=(1 << 5) | (1 << 10) | (1 << 11))
+    opened = await fake.slash("question", subcommand="add", member=member)
+    answer = await fake.answer(opened)
+    assert answer["type"] == 9  # a modal, never deferred
+    modal = answer["data"]
+    assert modal["custom_id"] == "sb:n" and modal["title"] == "Write a question"
+    labels = [c for c in modal["components"] if c["type"] == 18]
+    assert len(modal["components"]) == len(labels) == 5  # Discord's limit: topic and difficulty share one input
+    ids = [c["component"]["custom_id"] for c in labels]
+    assert ids == ["question", "answer", "correct", "wrong", "topic,difficulty"]
+    inputs = {c["component"]["custom_id"]: c["component"] for c in labels}
+    assert inputs["question"]["max_length"] == 300 and inputs["wrong"]["style"] == 2
+    assert not inputs["correct"]["required"] and inputs["topic,difficulty"]["style"] == 1
+
+    sent = await fake.reply(await fake.submit_modal(opened, QUESTION_FORM))
+    assert is_ephemeral(sent) and "waits for an admin's review" in text_of(sent)
+    assert "@\u200beveryone" in text_of(sent)
+
+    refused = await fake.reply(await fake.slash("studybot", subcommand="review", member=member))
+    assert refused["content"] == "Only server admins can use /studybot review."
+    queue = await fake.reply(await fake.slash("studybot", subcommand="review", member=manager))
+    assert is_ephemeral(queue) and "Review · 1 waiting" in text_of(queue)
+    assert "Why does @\u200beveryone warm up" in text_of(queue) and "Our training" in text_of(queue)
+    approve, edit, reject, skip = custom_ids(queue)
+    assert approve.endswith(":1") and reject.endswith(":0") and edit.startswith("sb:e:") and skip.startswith("sb:x:")
+    nope = await fake.reply(await fake.click(queue, approve, member=member))
+    assert nope["content"] == "Only server admins can use /studybot review."
+
+    # Reject opens a modal for the reason; the author sees it privately with their next command.
+    asked = await fake.click(queue, reject, member=manager)
+    reason_modal = (await fake.answer(asked))["data"]
+    assert reason_modal["custom_id"] == reject and reason_modal["title"] == "Reject the question"
+    done = await fake.reply(await fake.submit_modal(asked, {"reason": "Please cite where the warmup helps."}))
+    assert is_ephemeral(done) and "Rejected" in text_of(done)
+    others = await fake.slash("stats", member=fake.member("Someone"))
+    await fake.reply(others)
+    stats = await fake.slash("stats", member=member)
+    await fake.wait_until(lambda: len(stats.replies) >= 2)
+    notice = stats.replies[1]
+    assert is_ephemeral(notice) and "Please cite where the warmup helps." in text_of(notice)
+    assert all("Please cite" not in text_of(r) for r in others.replies)
+    assert await service.db.fetchall("SELECT id FROM community_questions") == []
+
+
+async def test_an_admins_question_is_published_and_served_only_in_this_server(fake: FakeDiscord,
+                                                                              bot: DiscordPlatform,
+                                                                              service: StudyService) -> None:
+    manager = fake.member("Mia", permissions=(1 << 5) | (1 << 10) | (1 << 11))
+    opened = await fake.slash("studybot", subcommand="question add", member=manager)
+    assert (await fake.answer(opened))["type"] == 9
+    done = await fake.reply(await fake.submit_modal(opened, {**QUESTION_FORM, "topic,difficulty": "Our training"}))
+    assert "Published" in text_of(done)
+    pool = await fake.reply(await fake.slash("studybot", {"questions": "own"}, subcommand="pool", member=manager))
+    assert "own questions only" in pool["content"]
+    card = await fake.reply(await fake.slash("quiz", {}))
+    assert "warm up the learning rate" in text_of(card) and "medium" in text_of(card)
+    other = await service.community_id("discord", "999")
+    assert all(q.id in service.bank.questions for q in (await service.bank_for(other)).questions.values())
+

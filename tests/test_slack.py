@@ -654,3 +654,84 @@ async def test_export_my_misses_arrives_as_a_file_in_the_dm(http_slack: Slack) -
     await http_slack.fake.wait_for(lambda: http_slack.fake.shared)
     [(file_id, shared)] = http_slack.fake.shared.items()
     assert shared["channel"] == "DU7" and http_slack.fake.uploads[file_id][:2] == b"PK"
+
+
+# ----------------------------------------------------------------- questions written in chat
+QUESTION_VALUES = {"question": "Why does <!here> warm up the learning rate?",
+                   "answer": "Early updates are unstable while optimizer statistics settle; a warmup keeps them small.",
+                   "correct": "To keep early updates small", "wrong": "To use less memory\nTo skip validation",
+                   "topic": "Our training", "difficulty": ""}
+
+
+async def submit_form(slack: Slack, view: dict[str, Any], *, user: str, values: dict[str, str]) -> Ack:
+    state = {"values": {key: {"v": {"type": "plain_text_input", "value": value or None}}
+                        for key, value in values.items()}}
+    payload = {"type": "view_submission", "api_app_id": APP_ID, "token": "legacy", "trigger_id": trigger(),
+               "team": {"id": TEAM, "domain": "team"}, "is_enterprise_install": False, "enterprise": None,
+               "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+               "view": {**view, "id": "VFORM", "team_id": TEAM, "state": state, "hash": "h", "app_id": APP_ID},
+               "response_urls": []}
+    return await slack.interactive(payload)
+
+
+async def test_a_member_writes_a_question_in_a_modal_and_an_admin_reviews_it(slack: Slack) -> None:
+    await slack.command("/studybot", "question add", user="U2")
+    [opened] = await slack.fake.wait_calls("views.open")
+    view = opened["view"]
+    assert opened["trigger_id"] and view["callback_id"] == "sb:form" and len(view["title"]["text"]) <= 24
+    assert json.loads(view["private_metadata"])["f"] == "sb:n"
+    inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+    assert list(inputs) == ["question", "answer", "correct", "wrong", "topic", "difficulty"]
+    assert inputs["question"]["element"]["max_length"] == 300 and inputs["wrong"]["element"]["multiline"]
+    assert inputs["correct"]["optional"] and not inputs["topic"]["optional"]
+
+    ack = await submit_form(slack, view, user="U2", values=QUESTION_VALUES)
+    assert ack.status == 200 and ack.seconds < 3
+    [sent] = await slack.fake.wait_calls("chat.postEphemeral", where=lambda a: a["user"] == "U2")
+    assert sent["channel"] == CHANNEL and "waits for an admin" in all_text(sent)
+    assert "<!here>" not in all_text(sent) and "&lt;\u200b!here&gt;" in all_text(sent)
+
+    await slack.command("/studybot", "review", user="U2")
+    await slack.fake.wait_calls("chat.postEphemeral", 2, where=lambda a: a["user"] == "U2")
+    assert "Only workspace admins and owners can use /studybot review" in all_text(slack.ephemerals("U2")[-1])
+    await slack.command("/studybot", "review", user=ADMIN)
+    [queue] = await slack.fake.wait_calls("chat.postEphemeral", where=lambda a: a["user"] == ADMIN)
+    assert "Review · 1 waiting" in all_text(queue) and "Our training" in all_text(queue)
+    approve, _, reject, _ = button_ids(queue["blocks"])
+    await slack.press(approve, user="U2")
+    await slack.fake.wait_calls("chat.postEphemeral", 3, where=lambda a: a["user"] == "U2")
+    assert "Only workspace admins and owners can use /studybot review" in all_text(slack.ephemerals("U2")[-1])
+
+    await slack.press(reject, user=ADMIN)
+    calls = await slack.fake.wait_calls("views.open", 2)
+    reason_view = calls[1]["view"]
+    assert json.loads(reason_view["private_metadata"])["f"] == reject
+    await submit_form(slack, reason_view, user=ADMIN, values={"reason": "Please cite where the warmup helps."})
+    await slack.fake.wait_calls("chat.postEphemeral", 2, where=lambda a: a["user"] == ADMIN)
+    assert "Rejected" in all_text(slack.ephemerals(ADMIN)[-1])
+
+    await slack.command("/studybot", "stats", user="U2")
+    await slack.fake.wait_calls("chat.postEphemeral", 5, where=lambda a: a["user"] == "U2")
+    assert "Please cite where the warmup helps." in all_text(slack.ephemerals("U2")[-1])
+    assert await slack.service.db.fetchall("SELECT id FROM community_questions") == []
+
+
+async def test_an_admins_question_is_published_and_the_pool_setting(http_slack: Slack) -> None:
+    slack = http_slack
+    await slack.command("/studybot", "question add", user=ADMIN)
+    [opened] = await slack.fake.wait_calls("views.open")
+    await submit_form(slack, opened["view"], user=ADMIN, values=QUESTION_VALUES)
+    [done] = await slack.fake.wait_calls("chat.postEphemeral", where=lambda a: a["user"] == ADMIN)
+    assert "Published" in all_text(done)
+    await slack.command("/studybot", "pool own", user="U2")
+    await slack.fake.wait_calls("chat.postEphemeral", where=lambda a: a["user"] == "U2")
+    assert "Only workspace admins and owners can use /studybot pool" in all_text(slack.ephemerals("U2")[-1])
+    await slack.command("/studybot", "pool everything", user=ADMIN)
+    await slack.fake.wait_calls("chat.postEphemeral", 2, where=lambda a: a["user"] == ADMIN)
+    assert "Usage: /studybot pool shipped|own|both" in all_text(slack.ephemerals(ADMIN)[-1])
+    await slack.command("/studybot", f"pool own <#{CHANNEL}|general>", user=ADMIN)
+    await slack.fake.wait_calls("chat.postEphemeral", 3, where=lambda a: a["user"] == ADMIN)
+    assert "own questions only" in all_text(slack.ephemerals(ADMIN)[-1])
+    await slack.command("/quiz", "Our training", user="U2")
+    [card] = await slack.fake.wait_calls("chat.postMessage")
+    assert "warm up the learning rate" in all_text(card) and "&lt;\u200b!here&gt;" in all_text(card)

@@ -10,7 +10,7 @@ import shlex
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
@@ -19,25 +19,31 @@ from zoneinfo import ZoneInfo
 from bot.bank.model import DIFFICULTIES
 from bot.clock import ManualClock
 from bot.dispatch import (
+    AddQuestion,
     Appeals,
     Command,
     Daily,
     Digest,
     Dispatcher,
     Leaderboard,
+    OpenForm,
     OpenPrompt,
     Pause,
     Press,
     Quiz,
+    RefreshCard,
     Reply,
+    Review,
+    SetPool,
     Setup,
     Stats,
     Status,
+    SubmitForm,
     SubmitWords,
     wording,
 )
 from bot.errors import UserError, new_reference
-from bot.messages import Attachment, Button, Message
+from bot.messages import Attachment, Button, Form, FormField, Message
 from bot.schedule import KIND_TITLES, Scheduler
 from bot.service import Actor, ChannelSettings, StudyService, TextPrompt
 
@@ -103,6 +109,20 @@ class _LineReader:
 
 
 @dataclass
+class _FormState:
+    """A form being filled in, field by field (a field of `lines` item by item)."""
+
+    form: Form
+    index: int = 0
+    values: dict[str, str] = field(default_factory=dict)
+    items: list[str] = field(default_factory=list)
+
+    @property
+    def field(self) -> FormField:
+        return self.form.fields[self.index]
+
+
+@dataclass
 class _Seen:
     """What one member can see: public messages and their own ephemeral ones."""
 
@@ -110,6 +130,7 @@ class _Seen:
     seq: int = 0  # when those buttons were shown
     open_post: int | None = None
     prompt: TextPrompt | None = None
+    form: _FormState | None = None
 
 
 class ConsolePublisher:
@@ -130,6 +151,7 @@ class ConsoleApp:
         self.clock = clock
         self.out = out
         self.user = user
+        self.admin = True  # /as acts as an admin, /member as a member without admin rights
         self.scheduler = Scheduler(service, {"console": ConsolePublisher(self)})
         self.dispatcher = Dispatcher(service)
         self._public = _Seen()
@@ -139,13 +161,13 @@ class ConsoleApp:
         self.commands: dict[str, Callable[[list[str]], Awaitable[None]]] = {
             "/as": self._as, "/quiz": self._quiz, "/daily": self._daily, "/leaderboard": self._leaderboard,
             "/stats": self._stats, "/studybot": self._studybot, "/press": self._press, "/advance": self._advance,
-            "/help": self._help,
+            "/help": self._help, "/member": self._member,
         }
 
     # ----------------------------------------------------------------- plumbing
     @property
     def actor(self) -> Actor:
-        return Actor("console", COMMUNITY, CHANNEL, self.user, self.user, is_admin=True,
+        return Actor("console", COMMUNITY, CHANNEL, self.user, self.user, is_admin=self.admin,
                      community_name="Console", channel_name=CHANNEL)
 
     def _mine(self) -> _Seen:
@@ -245,7 +267,10 @@ class ConsoleApp:
             self._refuse_long_line()
             return
         try:
-            if line.startswith("/"):
+            form = self._mine().form
+            if form is not None and (not line.startswith("/") or line.lower() == "/cancel"):
+                await self._fill(form, line)
+            elif line.startswith("/"):
                 try:
                     words = shlex.split(line)
                 except ValueError:
@@ -277,8 +302,63 @@ class ConsoleApp:
                 self._mine().prompt = effect.prompt
                 self.write(f"(private to {self.user}) Type your answer to “{effect.prompt.question}” as a plain "
                            "line.")
-            elif effect.card.footer:
+            elif isinstance(effect, OpenForm):
+                self._open_form(effect.form)
+            elif isinstance(effect, RefreshCard) and effect.card.footer:
                 self.write(f"(public post updated: {effect.card.footer})")
+
+    # ----------------------------------------------------------------- forms, field by field
+    def _open_form(self, form: Form) -> None:
+        state = self._mine().form = _FormState(form)
+        intro = f" {_plain(form.intro)}" if form.intro else ""
+        self.write(f"(private to {self.user}) ── {form.title} ──{intro} Answer each field on its own line; "
+                   "/cancel stops.")
+        self._ask(state)
+
+    def _ask(self, state: _FormState) -> None:
+        f, total = state.field, len(state.form.fields)
+        head = f"[{state.index + 1}/{total}] {f.label}"
+        if f.lines:
+            head += f", {len(state.items) + 1} of up to {f.lines} (at most {f.line_length} characters; '-' when done)"
+        else:
+            head += f" (at most {f.max_length} characters{'' if f.required else '; - leaves it empty'})"
+        if f.hint:
+            head += f". {f.hint}"
+        if f.value and not state.items:
+            head += f"\n  now: {f.value.replace(chr(10), ' | ')}  ('=' keeps it)"
+        self.write(f"(private to {self.user}) {head}")
+
+    async def _fill(self, state: _FormState, line: str) -> None:
+        mine = self._mine()
+        if line.lower() == "/cancel":
+            mine.form = None
+            self.write(f"(private to {self.user}) Cancelled: nothing was sent.")
+            return
+        f = state.field
+        keep = line == "=" and bool(f.value) and not state.items
+        if f.lines and not keep:
+            if line != "-":
+                if len(line) > f.line_length:
+                    raise UserError(f"That is {len(line)} characters; keep it to {f.line_length}. Type it again.")
+                state.items.append(line)
+                if len(state.items) < f.lines:
+                    self._ask(state)
+                    return
+            state.values[f.key] = "\n".join(state.items)
+        elif keep:
+            state.values[f.key] = f.value
+        elif line == "-" and not f.required:
+            state.values[f.key] = ""
+        elif len(line) > f.max_length:
+            raise UserError(f"That is {len(line)} characters; keep it to {f.max_length}. Type it again.")
+        else:
+            state.values[f.key] = line
+        state.index, state.items = state.index + 1, []
+        if state.index < len(state.form.fields):
+            self._ask(state)
+            return
+        mine.form = None
+        await self._run(SubmitForm(state.form.action, state.values))
 
     async def _run_due(self) -> None:
         await self.scheduler.run_due()
@@ -287,8 +367,14 @@ class ConsoleApp:
     async def _as(self, args: list[str]) -> None:
         if not args:
             raise UserError("Usage: /as NAME")
-        self.user = " ".join(args)
+        self.user, self.admin = " ".join(args), True
         self.write(f"(you are now {self.user})")
+
+    async def _member(self, args: list[str]) -> None:
+        if not args:
+            raise UserError("Usage: /member NAME")
+        self.user, self.admin = " ".join(args), False
+        self.write(f"(you are now {self.user}, a member without admin rights)")
 
     async def _quiz(self, args: list[str]) -> None:
         difficulty = None
@@ -323,6 +409,12 @@ class ConsoleApp:
             await self._run(Status())
         elif sub == "appeals":
             await self._run(Appeals())
+        elif sub == "question" and rest and rest[0].lower() == "add":
+            await self._run(AddQuestion())
+        elif sub == "review":
+            await self._run(Review())
+        elif sub == "pool":
+            await self._run(SetPool(rest[0] if rest else ""))
         elif sub == "stats":
             await self._stats(rest)
         else:

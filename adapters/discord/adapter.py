@@ -31,15 +31,17 @@ from adapters.discord.client import (
     HTTP_CONNECTIONS,
     PLATFORM,
     AnswerModal,
+    FormModal,
     StudyClient,
     actor_of,
     describe,
     endpoints,
+    inputs_of,
     shows_post,
     submitted,
 )
 from adapters.discord.publisher import DiscordPublisher
-from adapters.discord.render import render
+from adapters.discord.render import form_values, render
 from adapters.runtime import CardRefresher, InFlight, acknowledged_in_time
 from bot import actions
 from bot.config import Settings
@@ -47,9 +49,11 @@ from bot.dispatch import (
     Command,
     Dispatcher,
     Effect,
+    OpenForm,
     OpenPrompt,
     Press,
     RefreshCard,
+    SubmitForm,
     SubmitWords,
 )
 from bot.errors import ConfigError
@@ -182,11 +186,15 @@ class DiscordPlatform:
         if interaction.type is discord.InteractionType.component:
             # A modal must be the first response: never defer the button that opens one.
             await self.handle(interaction, Press(action), defer_ephemeral=not isinstance(action, actions.PickTopic),
-                              can_defer=not isinstance(action, actions.AnswerInWords))
+                              can_defer=not opens_form(action))
         elif interaction.type is discord.InteractionType.modal_submit:
-            text = submitted(data.get("components", []), ANSWER_INPUT)
-            post = action.post_id if isinstance(action, actions.AnswerInWords) else 0  # 0: no such post
-            await self.handle(interaction, SubmitWords(post, text or ""))
+            if isinstance(action, actions.AnswerInWords) or action is None:
+                text = submitted(data.get("components", []), ANSWER_INPUT)
+                post = action.post_id if isinstance(action, actions.AnswerInWords) else 0  # 0: no such post
+                await self.handle(interaction, SubmitWords(post, text or ""))
+            else:
+                values = form_values(inputs_of(data.get("components", [])))
+                await self.handle(interaction, SubmitForm(action, values))
 
     # ----------------------------------------------------------------- plumbing
     async def handle(self, interaction: discord.Interaction[StudyClient], command: Command,
@@ -228,6 +236,11 @@ class DiscordPlatform:
                     await self.send(interaction, ephemeral("That took too long; press “Answer in words” again."))
                 else:
                     await interaction.response.send_modal(AnswerModal(effect.prompt))
+            elif isinstance(effect, OpenForm):
+                if interaction.response.is_done():
+                    await self.send(interaction, ephemeral("That took too long; try again."))
+                else:
+                    await interaction.response.send_modal(FormModal(effect.form))
             else:
                 message_id = await self.send(interaction, effect.message)
                 if message_id is not None and effect.remember is not None:
@@ -273,6 +286,12 @@ class DiscordPlatform:
             log.info("cannot update the card of post %s (message %s): HTTP %s", post_id, message_id, exc.status)
             return False
         return True
+
+
+def opens_form(action: actions.Action | None) -> bool:
+    """Pressing it answers with a modal, which must be the first response (so it is never deferred)."""
+    return isinstance(action, actions.AnswerInWords | actions.WriteQuestion | actions.EditSubmission) or (
+        isinstance(action, actions.DecideSubmission) and not action.approve)
 
 
 __all__ = ["AnswerModal", "DiscordPlatform", "StudyClient", "endpoints"]

@@ -20,13 +20,14 @@ from adapters.discord.render import (
     MODAL_TITLE,
     PLACEHOLDER,
     clip,
+    modal_inputs,
     safe_text,
 )
 from bot import actions
 from bot.config import Settings
 from bot.dispatch import wording
 from bot.errors import ConfigError, new_reference
-from bot.messages import ephemeral
+from bot.messages import Form, ephemeral
 from bot.service import Actor, TextPrompt
 
 if TYPE_CHECKING:
@@ -119,6 +120,37 @@ class AnswerModal(discord.ui.Modal):
 
     def is_finished(self) -> bool:
         return True
+
+
+class FormModal(discord.ui.Modal):
+    """A core form as a modal (at most 5 inputs: see render.modal_inputs). Its custom id is the form's
+    action: the submit is routed like a button, and nothing is kept in discord.py's store."""
+
+    def __init__(self, form: Form) -> None:
+        super().__init__(title=clip(form.title, MODAL_TITLE), custom_id=form.id, timeout=None)
+        for field in modal_inputs(form):
+            style = discord.TextStyle.paragraph if field.paragraph else discord.TextStyle.short
+            self.add_item(discord.ui.Label(
+                text=field.label, description=field.description or None,
+                component=discord.ui.TextInput(custom_id=field.custom_id, style=style, required=field.required,
+                                               max_length=field.max_length, default=field.value or None,
+                                               placeholder=field.placeholder or None)))
+
+    def is_finished(self) -> bool:
+        return True
+
+
+def inputs_of(components: Any) -> dict[str, str]:
+    """Every text input's value in a submitted modal, by custom id."""
+    found: dict[str, str] = {}
+    for component in components if isinstance(components, list) else []:
+        if not isinstance(component, dict):
+            continue
+        if isinstance(component.get("custom_id"), str) and "value" in component:
+            found[component["custom_id"]] = str(component["value"] or "")
+        nested = component.get("components") or ([component["component"]] if "component" in component else [])
+        found.update(inputs_of(nested))
+    return found
 
 
 def submitted(components: Any, custom_id: str) -> str | None:

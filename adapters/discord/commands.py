@@ -16,7 +16,20 @@ from discord import app_commands
 
 from adapters.discord.render import clip
 from bot.bank import Bank
-from bot.dispatch import Appeals, Daily, Digest, Leaderboard, Pause, Quiz, Setup, Stats, Status
+from bot.dispatch import (
+    AddQuestion,
+    Appeals,
+    Daily,
+    Digest,
+    Leaderboard,
+    Pause,
+    Quiz,
+    Review,
+    SetPool,
+    Setup,
+    Stats,
+    Status,
+)
 from bot.domain import WEEKDAYS
 
 log = logging.getLogger(__name__)
@@ -40,6 +53,11 @@ DAYS_CHOICES = [
     app_commands.Choice(name="Every day", value="daily"),
     app_commands.Choice(name="Mon, Wed, Fri", value="mon,wed,fri"),
     app_commands.Choice(name="Tue, Thu", value="tue,thu"),
+]
+POOL_CHOICES = [
+    app_commands.Choice(name="Shipped topics and our own questions", value="both"),
+    app_commands.Choice(name="Shipped topics only", value="shipped"),
+    app_commands.Choice(name="Our own questions only", value="own"),
 ]
 ADMIN = discord.Permissions(manage_guild=True)
 
@@ -145,7 +163,35 @@ def register(tree: app_commands.CommandTree[StudyClient], platform: DiscordPlatf
     async def appeals(interaction: discord.Interaction[StudyClient]) -> None:
         await platform.handle(interaction, Appeals())
 
+    @group.command(name="review", description="Questions members wrote: approve, edit or reject, one at a time")
+    async def review(interaction: discord.Interaction[StudyClient]) -> None:
+        await platform.handle(interaction, Review())
+
+    @group.command(name="pool", description="Where this channel's daily question and /quiz come from")
+    @app_commands.describe(questions="Which questions", channel="Which channel (default: this one)")
+    @app_commands.choices(questions=POOL_CHOICES)
+    async def pool(interaction: discord.Interaction[StudyClient], questions: str,
+                   channel: discord.TextChannel | None = None) -> None:
+        await platform.handle(interaction, SetPool(questions, str(channel.id) if channel else None))
+
+    # Writing a question opens a modal, which must be the first response: never deferred. /studybot is for
+    # those with Manage Server, so members write theirs with /question add (the same form).
+    admin_question = app_commands.Group(name="question", description="This server's own questions", parent=group)
+
+    @admin_question.command(name="add", description="Write a question: published for this server at once")
+    async def admin_add(interaction: discord.Interaction[StudyClient]) -> None:
+        await platform.handle(interaction, AddQuestion(), can_defer=False)
+
     tree.add_command(group)
+
+    question = app_commands.Group(name="question", description="Questions written by this server's members",
+                                  guild_only=True)
+
+    @question.command(name="add", description="Write a question: the admins review it before it is served")
+    async def add(interaction: discord.Interaction[StudyClient]) -> None:
+        await platform.handle(interaction, AddQuestion(), can_defer=False)
+
+    tree.add_command(question)
 
 
 async def community_bank(platform: DiscordPlatform, interaction: discord.Interaction[StudyClient]) -> Bank:

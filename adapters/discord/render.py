@@ -17,7 +17,7 @@ from typing import Any
 import discord
 
 from bot.actions import AnswerChoice
-from bot.messages import Message, Style
+from bot.messages import Form, FormField, Message, Style
 from bot.text import defuse_mentions, outside_code
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ MODAL_LABEL = 45
 MODAL_DESCRIPTION = 100
 MODAL_TEXT = 4000
 PLACEHOLDER = 100
+MODAL_INPUTS = 5  # a modal holds at most 5 components
+KEY_JOIN = ","  # the custom id of one input standing for several fields: their keys joined
+VALUE_JOIN = ", "
 
 ZWSP = "\u200b"
 ELLIPSIS = "…"
@@ -307,3 +310,50 @@ def _view(message: Message, dropped: list[str]) -> StaticView | None:
             view.add_item(discord.ui.Button(style=STYLES.get(b.style, discord.ButtonStyle.secondary), label=label,
                                             custom_id=b.id, row=index))
     return view
+
+
+# ----------------------------------------------------------------- forms as modals
+@dataclass(frozen=True, slots=True)
+class ModalInput:
+    """One text input of a modal: a form field, or (past Discord's 5) the form's last short fields in one
+    input whose custom id joins their keys and whose value joins theirs with ", " (see form_values)."""
+
+    custom_id: str
+    label: str
+    description: str
+    placeholder: str
+    value: str
+    max_length: int
+    required: bool
+    paragraph: bool
+
+
+def modal_inputs(form: Form) -> list[ModalInput]:
+    fields = list(form.fields)
+    if len(fields) > MODAL_INPUTS:
+        keep, tail = fields[:MODAL_INPUTS - 1], fields[MODAL_INPUTS - 1:]
+        if any(f.multiline or f.lines for f in tail):
+            raise ValueError(f"form {form.title!r}: only single-line fields can share a Discord input")
+        merged = FormField(
+            KEY_JOIN.join(f.key for f in tail), " · ".join(f.label for f in tail),
+            sum(f.max_length for f in tail) + len(VALUE_JOIN) * (len(tail) - 1), required=tail[0].required,
+            placeholder=VALUE_JOIN.join(f.placeholder.split(" (")[0] for f in tail if f.placeholder),
+            hint=" ".join([f"Separated by a comma: {VALUE_JOIN.join(f.label.lower() for f in tail)}.",
+                           *(f.hint for f in tail if f.hint)]),
+            value=VALUE_JOIN.join(f.value for f in tail) if any(f.value for f in tail) else "")
+        fields = [*keep, merged]
+    return [ModalInput(f.key, clip(f.label, MODAL_LABEL), clip(f.hint, MODAL_DESCRIPTION),
+                       clip(f.placeholder, PLACEHOLDER), f.value[:min(f.max_length, MODAL_TEXT)],
+                       min(f.max_length, MODAL_TEXT), f.required, f.multiline or f.lines > 0) for f in fields]
+
+
+def form_values(inputs: dict[str, str]) -> dict[str, str]:
+    """The form's values by field key from the submitted inputs (by custom id), shared inputs split again
+    from the right (a topic may contain a comma; the difficulty never does)."""
+    values: dict[str, str] = {}
+    for custom_id, value in inputs.items():
+        keys = custom_id.split(KEY_JOIN)
+        parts = [p.strip() for p in value.rsplit(",", len(keys) - 1)] if len(keys) > 1 else [value]
+        for n, key in enumerate(keys):
+            values[key] = parts[n] if n < len(parts) else ""
+    return values

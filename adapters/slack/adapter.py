@@ -22,10 +22,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.runtime import CardRefresher, InFlight
 from adapters.slack import commands
-from adapters.slack.events import Where, form_target, where_action, where_command
+from adapters.slack.events import Where, form_source, form_target, where_action, where_command
 from adapters.slack.people import People
 from adapters.slack.publisher import SlackPublisher
-from adapters.slack.render import ANSWER_ACTION, ANSWER_BLOCK, WORDS_CALLBACK, home_view, render
+from adapters.slack.render import (
+    ANSWER_ACTION,
+    ANSWER_BLOCK,
+    FORM_CALLBACK,
+    WORDS_CALLBACK,
+    form_state,
+    home_view,
+    render,
+)
 from adapters.slack.replies import Replies, api_base, retry_handlers, share_auth_test, slack_mode
 from bot import actions
 from bot.config import Settings
@@ -34,10 +42,12 @@ from bot.dispatch import (
     Dispatcher,
     Effect,
     Leaderboard,
+    OpenForm,
     OpenPrompt,
     Press,
     Quiz,
     RefreshCard,
+    SubmitForm,
     SubmitWords,
     TopicPicker,
 )
@@ -92,6 +102,7 @@ class SlackPlatform:
         self.app.command("/studybot")(self._on_studybot)
         self.app.action(re.compile("^" + re.escape(actions.PREFIX)))(self._on_button)
         self.app.view(WORDS_CALLBACK)(self._on_words)
+        self.app.view(FORM_CALLBACK)(self._on_form)
         self.app.event("app_home_opened")(self._on_home)
         self.app.error(self._on_error)
 
@@ -184,6 +195,14 @@ class SlackPlatform:
                       user=str(user.get("id") or ""), name=str(user.get("name") or user.get("username") or ""))
         await self._run(where, "answer in words", lambda: self._words(where, str(view.get("private_metadata")), text))
 
+    async def _on_form(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = form_state(view)
+        await ack()
+        user = body.get("user") or {}
+        where = Where(team=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
+                      user=str(user.get("id") or ""), name=str(user.get("name") or user.get("username") or ""))
+        await self._run(where, "form", lambda: self._form(where, str(view.get("private_metadata")), values))
+
     async def _on_home(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         # Events are acknowledged by Bolt before this runs.
         if event.get("tab") != "home":
@@ -233,12 +252,23 @@ class SlackPlatform:
             where.channel = await self.replies.open_dm(where.user)
             where.direct = True
         action = actions.decode(button_id)
-        # Deciding an appeal is an admin act: look the member's rights up, as for /studybot admin commands.
-        await self._dispatch(where, Press(action), admin_check=isinstance(action, actions.DecideAppeal))
+        # Deciding an appeal or a queued question is an admin act: look the member's rights up, as for
+        # /studybot admin commands.
+        admin = isinstance(action, actions.DecideAppeal | actions.DecideSubmission | actions.EditSubmission
+                           | actions.SkipSubmission)
+        await self._dispatch(where, Press(action), admin_check=admin)
 
     async def _words(self, where: Where, metadata: str, text: str) -> None:
         post_id = form_target(where, metadata)
         await self._dispatch(where, SubmitWords(post_id, text))
+
+    async def _form(self, where: Where, metadata: str, values: dict[str, str]) -> None:
+        action = actions.decode(form_source(where, metadata))
+        if where.channel is None:  # opened from the Home tab: the reply comes as a DM
+            where.channel = await self.replies.open_dm(where.user)
+            where.direct = True
+        # Whether a question is published at once, and deciding a queued one, depend on admin rights.
+        await self._dispatch(where, SubmitForm(action, values), admin_check=True)
 
     async def publish_home(self, where: Where) -> None:
         actor = await self.people.actor(where)
@@ -260,6 +290,8 @@ class SlackPlatform:
                 await self.refresh_card(where, effect.post_id)
             elif isinstance(effect, OpenPrompt):
                 await self.replies.open_answer_modal(where, effect.prompt)
+            elif isinstance(effect, OpenForm):
+                await self.replies.open_form(where, effect.form)
             elif effect.message.ephemeral:
                 await self.replies.send_ephemeral(where, effect.message)
                 if effect.message.file is not None:  # ephemeral messages carry no files: it comes as a DM

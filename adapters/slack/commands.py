@@ -13,8 +13,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.bank.model import DIFFICULTIES
-from bot.dispatch import Appeals, Command, Daily, Digest, Help, Pause, Setup, Stats, Status
-from bot.domain import PERIODS, WEEKDAYS
+from bot.dispatch import (
+    AddQuestion,
+    Appeals,
+    Command,
+    Daily,
+    Digest,
+    Help,
+    Pause,
+    Review,
+    SetPool,
+    Setup,
+    Stats,
+    Status,
+)
+from bot.domain import PERIODS, POOLS, WEEKDAYS
 from bot.errors import InvalidInput, UserError
 
 _CHANNEL = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -171,7 +184,24 @@ def parse_channel_only(text: str, usage: str) -> str | None:
     return channel
 
 
-ADMIN_SUBCOMMANDS = frozenset({"setup", "digest", "pause", "resume", "status", "appeals"})
+ADMIN_SUBCOMMANDS = frozenset({"setup", "digest", "pause", "resume", "status", "appeals", "review", "pool"})
+POOL_USAGE = "Usage: /studybot pool shipped|own|both [#channel]"
+
+
+def parse_pool(text: str) -> SetPool:
+    """`shipped|own|both [#channel]`, in either order."""
+    pool, channel = None, None
+    for token in words(text):
+        found = channel_ref(token)
+        if found is not None and channel is None:
+            channel = found
+        elif token.lower() in POOLS and pool is None:
+            pool = token.lower()
+        else:
+            raise InvalidInput(POOL_USAGE)
+    if pool is None:
+        raise InvalidInput(POOL_USAGE)
+    return SetPool(pool, channel)
 
 
 async def studybot_command(text: str, profile: Callable[[str, str], Awaitable[tuple[str, bool]]]
@@ -197,4 +227,12 @@ async def studybot_command(text: str, profile: Callable[[str, str], Awaitable[tu
         return sub, Daily()
     if sub == "appeals":
         return sub, Appeals()
+    if sub == "question":
+        if rest.strip().lower() != "add":
+            raise UserError("Usage: /studybot question add")
+        return sub, AddQuestion()
+    if sub == "review":
+        return sub, Review()
+    if sub == "pool":
+        return sub, parse_pool(rest)
     return sub, Help("" if sub == "help" else f"There is no /studybot {sub}. ")

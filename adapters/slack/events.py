@@ -70,3 +70,22 @@ def form_metadata(where: Where, post_id: int) -> dict[str, Any]:
     """What an answer form carries so its submission finds the card again (form_target reads it)."""
     return {"p": post_id, "c": where.channel, "t": where.message_ts, "u": where.response_url,
             "e": int(where.ephemeral), "d": int(where.direct), "n": where.channel_name}
+
+
+def form_source(where: Where, metadata: str) -> str:
+    """The id of a submitted form (see render.form_modal), and (into `where`) where it was opened from."""
+    try:
+        meta = json.loads(metadata)
+        form_id = str(meta["f"])
+    except (ValueError, KeyError, TypeError):
+        raise UserError("That form has expired; open it again.") from None
+    where.channel = meta.get("c") or None
+    where.response_url = meta.get("u") or None
+    where.direct = bool(meta.get("d"))
+    where.channel_name = str(meta.get("n") or "")
+    return form_id
+
+
+def form_origin(where: Where) -> dict[str, Any]:
+    """What a form carries so that its submission's reply goes where it was opened (form_source reads it)."""
+    return {"c": where.channel, "u": where.response_url, "d": int(where.direct), "n": where.channel_name}

@@ -23,7 +23,7 @@ from typing import Any
 
 from bot import views
 from bot.actions import Practice
-from bot.messages import Button, Field, Message, Style
+from bot.messages import Button, Field, Form, Message, Style
 from bot.text import defuse_mentions
 
 Block = dict[str, Any]
@@ -47,6 +47,11 @@ ANSWER_LIMIT = 3000  # plain_text_input max_length
 ANSWER_BLOCK = "answer"
 ANSWER_ACTION = "text"
 WORDS_CALLBACK = "sb:words"
+FORM_CALLBACK = "sb:form"  # every core form; the form's own id travels in private_metadata ("f")
+FORM_VALUE = "v"  # each input's action_id; its block_id is the field's key
+INPUT_LIMIT = 3000  # plain_text_input max_length
+PLACEHOLDER_LIMIT = 150
+LABEL_LIMIT = 2000
 
 _CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 # Emphasis opens after a space or punctuation and closes before one, on one line, so `(a - b)**2` or
@@ -295,6 +300,42 @@ def answer_modal(question: str, metadata: dict[str, Any]) -> dict[str, Any]:
         "close": plain_text("Cancel", MODAL_TITLE_LIMIT),
         "blocks": blocks,
     }
+
+
+def form_modal(form: Form, metadata: dict[str, Any]) -> dict[str, Any]:
+    """A core form as a modal: one input block per field (block_id = the field's key); `metadata` comes back
+    in view_submission with the form's id."""
+    private = json.dumps({**metadata, "f": form.id}, separators=(",", ":"))
+    if len(private) > METADATA_LIMIT:
+        raise ValueError("modal metadata too long")
+    blocks = section_blocks(form.intro)[:1] if form.intro else []
+    for field in form.fields:
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": FORM_VALUE,
+                                   "multiline": field.multiline or field.lines > 0,
+                                   "max_length": min(field.max_length, INPUT_LIMIT)}
+        if field.placeholder:
+            element["placeholder"] = plain_text(field.placeholder, PLACEHOLDER_LIMIT)
+        if field.value:
+            element["initial_value"] = field.value[:element["max_length"]]
+        block: dict[str, Any] = {"type": "input", "block_id": field.key, "optional": not field.required,
+                                 "label": plain_text(field.label, LABEL_LIMIT), "element": element}
+        if field.hint:
+            block["hint"] = plain_text(field.hint, LABEL_LIMIT)
+        blocks.append(block)
+    return {
+        "type": "modal", "callback_id": FORM_CALLBACK, "private_metadata": private,
+        "title": plain_text(form.title, MODAL_TITLE_LIMIT),
+        "submit": plain_text(form.submit, MODAL_TITLE_LIMIT),
+        "close": plain_text("Cancel", MODAL_TITLE_LIMIT),
+        "blocks": blocks[:MAX_VIEW_BLOCKS],
+    }
+
+
+def form_state(view: dict[str, Any]) -> dict[str, str]:
+    """The submitted values of a form modal, by field key."""
+    values = (view.get("state") or {}).get("values") or {}
+    return {str(key): str((inputs.get(FORM_VALUE) or {}).get("value") or "")
+            for key, inputs in values.items() if isinstance(inputs, dict)}
 
 
 def home_view(stats: Message, top: Sequence[views.Standing]) -> dict[str, Any]:

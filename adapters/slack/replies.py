@@ -19,12 +19,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.slack.events import Where, form_metadata
+from adapters.slack.events import Where, form_metadata, form_origin
 from adapters.slack.publisher import NO_FILE_RIGHTS, NOT_IN_CHANNEL
-from adapters.slack.render import answer_modal, render
+from adapters.slack.render import answer_modal, form_modal, render
 from bot.config import Settings
 from bot.errors import ConfigError, UserError
-from bot.messages import Attachment, Message
+from bot.messages import Attachment, Form, Message
 from bot.service import TextPrompt
 
 log = logging.getLogger("adapters.slack.adapter")
@@ -112,6 +112,11 @@ class Replies:
             raise UserError("Press “Answer in words” on the question to write an answer.")
         meta = form_metadata(where, prompt.post_id)
         await self.client.views_open(trigger_id=where.trigger_id, view=answer_modal(prompt.question, meta))
+
+    async def open_form(self, where: Where, form: Form) -> None:
+        if not where.trigger_id:
+            raise UserError("That form can only open from a command or a button; try again.")
+        await self.client.views_open(trigger_id=where.trigger_id, view=form_modal(form, form_origin(where)))
 
     async def send_file(self, user: str, file: Attachment) -> None:
         """A file for one member, in their DM with the bot (files.getUploadURLExternal and

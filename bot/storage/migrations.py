@@ -244,11 +244,39 @@ CREATE TABLE community_questions (
 );
 """
 
+# Questions written in chat (/studybot question add): a member's submission waits here for an admin's review;
+# published ones (an admin's at once, a member's once approved) also become community_questions rows. The
+# author learns the decision privately on their next command (`notified`). A channel chooses its question pool:
+# the shipped topics, the community's own, or both.
+V6_SUBMISSIONS = """
+CREATE TABLE submissions (
+    id            INTEGER PRIMARY KEY,
+    community_id  INTEGER NOT NULL REFERENCES communities(id),
+    author        TEXT NOT NULL,
+    author_name   TEXT NOT NULL DEFAULT '',
+    topic         TEXT NOT NULL,
+    topic_title   TEXT NOT NULL,
+    entry         TEXT NOT NULL,
+    status        TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'published', 'rejected')),
+    question_id   TEXT,
+    reason        TEXT,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    decided_by    TEXT,
+    decided_at    TEXT,
+    notified      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX submissions_queue ON submissions(community_id, status, id);
+CREATE INDEX submissions_author ON submissions(community_id, author, status);
+ALTER TABLE channels ADD COLUMN pool TEXT NOT NULL DEFAULT 'both' CHECK (pool IN ('shipped', 'own', 'both'));
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "core tables", V1_CORE),
     (2, "leaderboard totals kept on write", V2_TOTALS),
     (3, "scheduled runs and the scheduler lease", V3_SCHEDULE),
     (4, "verdicts, self-ratings, appeals and accepted answers", V4_APPEALS),
     (5, "community questions", V5_COMMUNITY_QUESTIONS),
+    (6, "questions written in chat, their review queue, and each channel's question pool", V6_SUBMISSIONS),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]

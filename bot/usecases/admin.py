@@ -15,6 +15,8 @@ from bot.errors import InvalidInput, PermissionDenied
 from bot.messages import Message, ephemeral
 from bot.usecases.base import ServiceBase
 
+POOL_NAMES = {"shipped": "shipped topics", "own": "own questions", "both": "shipped topics and own questions"}
+
 
 class Admin(ServiceBase):
     def _require_admin(self, actor: Actor, what: str) -> None:
@@ -79,5 +81,6 @@ class Admin(ServiceBase):
         digest = f"{(s.digest_weekday or 'mon').capitalize()} {s.digest_time}" if s.digest_time else "off"
         return ephemeral(
             f"Daily question: {state}, {s.post_time} {s.timezone} on {', '.join(s.weekdays)}\n"
-            f"Topics: {topics} · {levels}\nReveal: {reveal}\nWeekly digest: {digest}",
+            f"Topics: {topics} · {levels}\nQuestion pool: {POOL_NAMES.get(s.pool, s.pool)}\nReveal: {reveal}\n"
+            f"Weekly digest: {digest}",
             title="studybot status")

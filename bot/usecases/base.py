@@ -58,6 +58,10 @@ class ServiceBase:
         """The questions a community sees: the shipped bank and its own published questions."""
         return await self.banks.bank(community_id)
 
+    async def pool_bank(self, settings: ChannelSettings) -> Bank:
+        """The questions a channel draws its daily question and /quiz from, by its pool setting."""
+        return await self.banks.pool(settings.community_id, settings.pool)
+
     async def actor_bank(self, actor: Actor) -> Bank:
         return await self.bank_for(await self.community_id(actor.platform, actor.community, actor.community_name))
 

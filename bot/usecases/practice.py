@@ -57,11 +57,16 @@ class Practice(ServiceBase):
 
     async def quiz(self, actor: Actor, topic: str | None = None, difficulty: str | None = None,
                    private: bool = False) -> Message:
-        pool, _ = self._pool(await self.actor_bank(actor), topic or None, difficulty or None)
-        member = await self.member_id(actor)
         channel = await self.channel_id(actor)
-        question = await self.choose_practice(member, pool)
         settings = await self.channel_settings(channel)
+        bank = await self.pool_bank(settings)
+        if not bank.questions:  # a pool of the community's own questions, and it has none yet
+            raise InvalidInput("This channel's questions come from this community's own, and there are none yet: "
+                               "write one with /studybot question add (an admin can change the channel's pool "
+                               "with /studybot pool).")
+        pool, _ = self._pool(bank, topic or None, difficulty or None)
+        member = await self.member_id(actor)
+        question = await self.choose_practice(member, pool)
         local = self.clock.now().astimezone(settings.zone).date().isoformat()
         post_id = await self.create_post(channel, question, kind="practice", local_date=local, requested_by=member)
         assert post_id is not None

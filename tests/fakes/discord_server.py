@@ -328,7 +328,14 @@ class FakeDiscord:
         cmd = self.command(name)
         resolved: dict[str, Any] = {}
         schema = cmd.get("options", [])
-        if subcommand is not None:
+        if subcommand is not None and " " in subcommand:  # "group sub": a subcommand inside a subcommand group
+            group_name, sub_name = subcommand.split(" ", 1)
+            group = next(o for o in schema if o["name"] == group_name and o["type"] == 2)
+            sub = next(o for o in group.get("options", []) if o["name"] == sub_name)
+            opts = [{"name": group_name, "type": 2, "options": [
+                {"name": sub_name, "type": 1,
+                 "options": self._options(sub.get("options", []), options, resolved, focused)}]}]
+        elif subcommand is not None:
             sub = next(o for o in schema if o["name"] == subcommand)
             opts = [{"name": subcommand, "type": 1,
                      "options": self._options(sub.get("options", []), options, resolved, focused)}]
