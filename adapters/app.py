@@ -28,7 +28,7 @@ from bot.preflight import preflight
 from bot.service import StudyService
 from bot.storage import is_postgresql_url, open_store
 from bot.storage.db import describe_failure
-from bot.storage.postgresql.database import display_url
+from bot.storage.port import display_url
 from bot.tools import bank_check, bank_export, bank_import, grade_lines, grade_one
 
 log = logging.getLogger("studybot")

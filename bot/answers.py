@@ -22,10 +22,9 @@ from typing import Any
 from bot import scoring, srs
 from bot.bank.model import Question
 from bot.batching import GroupCommit, Lru
-from bot.storage.port import Database
+from bot.storage.port import Database, retrying
 
 MAX_BATCH = 500
-TRANSIENT_RETRIES = 5  # a deadlock or serialization failure on a shared backend: run the batch again
 REVIEW_UPSERT = ("INSERT INTO reviews (member_id, question_id, card, due, reps, lapses) VALUES (?, ?, ?, ?, 1, ?) "
                  "ON CONFLICT (member_id, question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
                  "reps = reviews.reps + 1, lapses = reviews.lapses + excluded.lapses")
@@ -121,29 +120,24 @@ class AnswerRecorder:
             return await self._process(batch)
 
     async def _process_shared(self, batch: list[AnswerInput]) -> list[Recorded]:
-        for attempt in range(TRANSIENT_RETRIES):
-            self._forget(batch)
-            try:
-                async with self.db.transaction() as tx:
-                    async def read(sql: str, params: Sequence[Any]) -> Sequence[Any]:
-                        return list(await (await tx.execute(sql, params)).fetchall())
+        async def work(tx: Any) -> _Plan:
+            self._forget(batch)  # a run after a transient failure starts from what the database holds
 
-                    # Members' rows first, in id order: replicas serialise per member and cannot deadlock.
-                    members = sorted({i.member for i in batch})
-                    await read(f"SELECT id FROM members WHERE id IN ({_marks(len(members))}) ORDER BY id FOR UPDATE",
-                               members)
-                    await self._load(batch, read)
-                    plan = self._plan(batch)
-                    await self._write(tx, plan)
-                    posts = sorted({i.post_id for i in batch})
-                    for r in await read(f"SELECT id, answered, correct FROM posts WHERE id IN ({_marks(len(posts))})",
-                                        posts):
-                        self._counts[r[0]] = [r[1], r[2]]
-                return self._results(batch, plan, learn=False)
-            except self.db.retry_errors:
-                if attempt == TRANSIENT_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+            async def read(sql: str, params: Sequence[Any]) -> Sequence[Any]:
+                return list(await (await tx.execute(sql, params)).fetchall())
+
+            # Members' rows first, in id order: replicas serialise per member and cannot deadlock.
+            members = sorted({i.member for i in batch})
+            await read(f"SELECT id FROM members WHERE id IN ({_marks(len(members))}) ORDER BY id FOR UPDATE", members)
+            await self._load(batch, read)
+            plan = self._plan(batch)
+            await self._write(tx, plan)
+            posts = sorted({i.post_id for i in batch})
+            for r in await read(f"SELECT id, answered, correct FROM posts WHERE id IN ({_marks(len(posts))})", posts):
+                self._counts[r[0]] = [r[1], r[2]]
+            return plan
+
+        return self._results(batch, await retrying(self.db, work), learn=False)
 
     def _forget(self, batch: list[AnswerInput]) -> None:
         for item in batch:

@@ -4,8 +4,10 @@ on a queue of single-row commits."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.batching import GroupCommit
-from bot.storage.port import Database, Row
+from bot.storage.port import Database, Row, retrying
 
 MAX_BATCH = 500
 UPSERT = ("INSERT INTO members (community_id, external_id, display_name) VALUES (?, ?, ?) "
@@ -23,14 +25,20 @@ class MemberWriter:
 
     async def _write(self, items: list[tuple[int, str, str]]) -> list[Row]:
         names = {(c, u): name for c, u, name in items}  # one row per member; the latest name wins
-        rows: dict[tuple[int, str], Row] = {}
-        async with self.db.transaction() as tx:
-            await tx.executemany(UPSERT, [(c, u, name) for (c, u), name in names.items()])
-            for community in {c for c, _ in names}:
+        # In key order: replicas upserting the same members lock them in the same order and cannot deadlock.
+        ordered = sorted(names.items())
+
+        async def write(tx: Any) -> dict[tuple[int, str], Row]:
+            rows: dict[tuple[int, str], Row] = {}
+            await tx.executemany(UPSERT, [(c, u, name) for (c, u), name in ordered])
+            for community in sorted({c for c, _ in names}):
                 users = [u for c, u in names if c == community]
                 cur = await tx.execute(
                     "SELECT external_id, id, streak, best_streak, last_daily_post FROM members WHERE community_id = ? "
                     f"AND external_id IN ({', '.join('?' * len(users))})", (community, *users))
                 for row in await cur.fetchall():
                     rows[(community, row[0])] = row
+            return rows
+
+        rows = await retrying(self.db, write)
         return [rows[(c, u)] for c, u, _ in items]

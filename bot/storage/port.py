@@ -13,10 +13,13 @@ transaction that locks what it reads.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
 
 
 class Row(Protocol):
@@ -62,6 +65,30 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
 
+TRANSIENT_RETRIES = 5
+
+
+async def retrying(db: Database, work: Callable[[Any], Awaitable[T]]) -> T:
+    """`work(tx)` in a transaction, run again when the backend reports a transient failure (a deadlock or a
+    serialization failure between replicas): each run starts from scratch, so nothing is counted twice."""
+    for attempt in range(TRANSIENT_RETRIES):
+        try:
+            async with db.transaction() as tx:
+                return await work(tx)
+        except db.retry_errors:
+            if attempt == TRANSIENT_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def display_url(url: str) -> str:
+    """postgresql://host:port/database for messages and logs: never the user or the password."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"postgresql://{host}{port}{parts.path or '/'}"
+
+
 def is_postgresql_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.split("://", 1)[0] in ("postgresql", "postgres")
 
@@ -69,10 +96,16 @@ def is_postgresql_url(location: str | Path) -> bool:
 async def open_store(location: str | Path) -> Database:
     """SQLite for a file path, PostgreSQL for a postgresql:// URL."""
     if is_postgresql_url(location):
-        from bot.storage.postgresql import open_postgresql
+        try:
+            from bot.storage.postgresql import open_postgresql
+        except ImportError:
+            from bot.errors import StorageError
+            raise StorageError("STUDYBOT_DATABASE is a PostgreSQL URL but its driver is not installed: "
+                               "pip install 'studybot[postgresql]' (asyncpg)") from None
         return await open_postgresql(str(location))
     from bot.storage.db import open_database
     return await open_database(Path(location))
 
 
-__all__ = ["AsyncIterator", "Cursor", "Database", "Row", "Transaction", "is_postgresql_url", "open_store"]
+__all__ = ["AsyncIterator", "Cursor", "Database", "Row", "Transaction", "display_url", "is_postgresql_url",
+           "open_store", "retrying"]

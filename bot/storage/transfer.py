@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from bot.errors import StorageError
 from bot.storage.db import SqliteDatabase, open_database
 from bot.storage.postgresql import PostgresDatabase, open_postgresql
@@ -65,7 +67,12 @@ async def _copy(sqlite: SqliteDatabase, target: PostgresDatabase, progress: Call
             counts[table] = 0
             async for rows in sqlite.stream(f"SELECT {', '.join(columns)} FROM {table}", BATCH):
                 records = [tuple(f(v) for f, v in zip(convert, r, strict=True)) for r in rows]
-                await conn.copy_records_to_table(table, records=records, columns=columns)
+                try:
+                    await conn.copy_records_to_table(table, records=records, columns=columns)
+                except asyncpg.PostgresError as exc:
+                    raise StorageError(f"copying {table} failed: {str(exc).splitlines()[0]}; nothing was kept "
+                                       "(the copy is one transaction). Check the SQLite file with "
+                                       "PRAGMA foreign_key_check and PRAGMA integrity_check") from None
                 counts[table] += len(records)
             progress(f"copied {counts[table]} rows of {table}")
             if "id" in columns and types["id"] == "bigint":

@@ -1,5 +1,6 @@
 """PostgreSQL backend (asyncpg): the shared store for several replicas. See bot/storage/port.py."""
 
-from bot.storage.postgresql.database import PostgresDatabase, display_url, open_postgresql
+from bot.storage.port import display_url
+from bot.storage.postgresql.database import PostgresDatabase, open_postgresql
 
 __all__ = ["PostgresDatabase", "display_url", "open_postgresql"]

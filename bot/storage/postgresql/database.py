@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 
 from bot.errors import StorageError
+from bot.storage.port import display_url
 from bot.storage.postgresql.migrations import LATEST_VERSION, MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,6 @@ def to_postgres(sql: str) -> str:
             continue
         out.append(char)
     return "".join(out)
-
-
-def display_url(url: str) -> str:
-    """host:port/database for messages and logs: never the user's password."""
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    return f"postgresql://{host}{port}{parts.path or '/'}"
 
 
 class _Cursor:
