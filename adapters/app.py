@@ -309,21 +309,23 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
             raise StorageError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from exc
     if command == "bank" and args.bank_command == "appeals":
         try:
-            text, count = ops.accepted_answers_patch(settings.database, args.community)
+            text, count = ops.accepted_answers_patch(settings.store, args.community)
         except sqlite3.Error as exc:
             raise StorageError(describe_failure(settings.database, exc)) from exc
         print(text, end="")
         print(f"{count} accepted answer(s)", file=sys.stderr)
         return 0
     if command == "bank" and args.bank_command == "export":
-        return bank_export(settings.database, args.community, args.out, force=args.force, out=sys.stdout)
+        if not settings.database_url and not settings.database.is_file():
+            print(f"studybot: no database at {settings.database}: start the bot once first", file=sys.stderr)
+            return 1
+        return bank_export(settings.store, args.community, args.out, force=args.force, out=sys.stdout)
     if command == "bank" and args.bank_command == "import":
-        if args.community and not settings.database.is_file():
+        if args.community and not settings.database_url and not settings.database.is_file():
             print(f"studybot: no database at {settings.database}: start the bot once first", file=sys.stderr)
             return 1
         return bank_import(args.file, fmt=args.format, topic=args.topic, out_dir=args.out, force=args.force,
-                           community=args.community, database=settings.database,
-                           out=sys.stdout)
+                           community=args.community, database=settings.store, out=sys.stdout)
     if command == "bank":
         return bank_check(args.directory or settings.questions, strict=args.strict, out=sys.stdout)
     if command == "grade":

@@ -30,6 +30,7 @@ import yaml
 from bot.errors import ConfigError
 from bot.storage.db import SqliteDatabase
 from bot.storage.migrations import LATEST_VERSION
+from bot.storage.port import open_store
 
 # Discord permission bits the bot needs, by the names the developer portal shows.
 DISCORD_PERMISSIONS = {
@@ -277,18 +278,23 @@ APPEALS_PATCH_HEADER = (
     "# lists of questions/*.yaml (they are whole answers: keep the phrase that made each one right).\n")
 
 
-def accepted_answers_patch(source: Path, community: str | None = None) -> tuple[str, int]:
-    """A YAML patch of the accepted answers (all communities, or the one with external id `community`)."""
-    if not source.is_file():
+def accepted_answers_patch(source: Path | str, community: str | None = None) -> tuple[str, int]:
+    """A YAML patch of the accepted answers (all communities, or the one with external id `community`),
+    from the SQLite file or PostgreSQL."""
+    if isinstance(source, Path) and not source.is_file():
         raise _missing(source)
-    with closing(sqlite3.connect(_uri(source), uri=True, isolation_level=None)) as conn:
-        conn.execute("PRAGMA busy_timeout = 5000")
-        if int(conn.execute("PRAGMA user_version").fetchone()[0]) < 4:
-            return APPEALS_PATCH_HEADER + "{}\n", 0
-        rows = conn.execute(
-            "SELECT x.question_id, x.answer, co.platform, co.external_id FROM accepted_answers x "
-            "JOIN communities co ON co.id = x.community_id WHERE ? IS NULL OR co.external_id = ? "
-            "ORDER BY x.question_id, x.added_at", (community, community)).fetchall()
+
+    async def read() -> list[Any]:
+        db = await open_store(source)
+        try:
+            return await db.fetchall(
+                "SELECT x.question_id, x.answer, co.platform, co.external_id FROM accepted_answers x "
+                "JOIN communities co ON co.id = x.community_id WHERE CAST(? AS TEXT) IS NULL OR co.external_id = ? "
+                "ORDER BY x.question_id, x.added_at", (community, community))
+        finally:
+            await db.close()
+
+    rows = asyncio.run(read())
     patch: dict[str, dict[str, list[str]]] = {}
     for question, answer, platform, external in rows:
         entry = patch.setdefault(question, {"accept": [], "from": []})

@@ -4,11 +4,8 @@ shipped bank. Each entry is checked with the bank's own checks when it is stored
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
-from contextlib import closing
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from bot.bank.loader import check_question
@@ -95,12 +92,12 @@ def merged(shipped: Bank, rows: Iterable[tuple[str, str, str, str]]) -> Bank:
     return Bank(topics)
 
 
-# ----------------------------------------------------------------- the CLI's side (plain sqlite3)
-def find_community(conn: sqlite3.Connection, wanted: str) -> int:
+# ----------------------------------------------------------------- the CLI's side (either backend)
+async def find_community(db: Database, wanted: str) -> int:
     """A community by its external id (`123`), or `platform:id` when two platforms share one."""
     platform, _, external = wanted.rpartition(":")
-    rows = conn.execute("SELECT id, platform FROM communities WHERE external_id = ? AND (? = '' OR platform = ?)",
-                        (external, platform, platform)).fetchall()
+    rows = await db.fetchall("SELECT id, platform FROM communities WHERE external_id = ? "
+                             "AND (? = '' OR platform = ?)", (external, platform, platform))
     if not rows:
         raise InvalidInput(f"no community {wanted[:60]!r} in the database: it appears once the bot has been used "
                            "there (the Discord server or Slack workspace id)")
@@ -109,55 +106,46 @@ def find_community(conn: sqlite3.Connection, wanted: str) -> int:
     return int(rows[0][0])
 
 
-def store(database: Path, wanted: str, topics: dict[str, list[dict[str, Any]]], now: str,
-          author: str = "import") -> tuple[int, int]:
+async def store(db: Database, wanted: str, topics: dict[str, list[dict[str, Any]]], now: str,
+                author: str = "import") -> tuple[int, int]:
     """Store imported entries as the community's published questions: (new, updated). Entries are
-    matched by their slug, so importing a file again updates in place."""
+    matched by their slug, so importing a file again updates in place; all or nothing."""
+    community = await find_community(db, wanted)
     new = updated = 0
-    with closing(sqlite3.connect(database.resolve().as_uri() + "?mode=rw", uri=True, isolation_level=None)) as conn:
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA foreign_keys = ON")
-        community = find_community(conn, wanted)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for topic, entries in topics.items():
-                title = topic.replace("-", " ").capitalize()
-                for entry in entries:
-                    slug, qid = entry["id"], served_id(community, entry["id"])
-                    exists = conn.execute("SELECT 1 FROM community_questions WHERE community_id = ? AND slug = ?",
-                                          (community, slug)).fetchone()
-                    data = json.dumps({k: v for k, v in entry.items() if k != "id"}, ensure_ascii=False)
-                    conn.execute(
-                        "INSERT INTO community_questions (community_id, slug, id, topic, topic_title, entry, status, "
-                        "author, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'published', ?, ?, ?) "
-                        "ON CONFLICT (community_id, slug) DO UPDATE SET topic = excluded.topic, "
-                        "entry = excluded.entry, topic_title = excluded.topic_title, status = 'published', "
-                        "updated_at = excluded.updated_at",
-                        (community, slug, qid, topic, title, data, author, now, now))
-                    # Posts refer to questions by id: the row the shipped bank's sync keeps for its own.
-                    conn.execute(
-                        "INSERT INTO questions (id, topic, difficulty, content_hash, active, added_at, updated_at) "
-                        "VALUES (?, ?, ?, '', 1, ?, ?) ON CONFLICT (id) DO UPDATE SET topic = excluded.topic, "
-                        "difficulty = excluded.difficulty, updated_at = excluded.updated_at",
-                        (qid, topic, entry["difficulty"], now, now))
-                    if exists:
-                        updated += 1
-                    else:
-                        new += 1
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    async with db.transaction() as tx:
+        for topic, entries in topics.items():
+            title = topic.replace("-", " ").capitalize()
+            for entry in entries:
+                slug, qid = entry["id"], served_id(community, entry["id"])
+                cur = await tx.execute("SELECT 1 FROM community_questions WHERE community_id = ? AND slug = ?",
+                                       (community, slug))
+                exists = await cur.fetchone()
+                data = json.dumps({k: v for k, v in entry.items() if k != "id"}, ensure_ascii=False)
+                await tx.execute(
+                    "INSERT INTO community_questions (community_id, slug, id, topic, topic_title, entry, status, "
+                    "author, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'published', ?, ?, ?) "
+                    "ON CONFLICT (community_id, slug) DO UPDATE SET topic = excluded.topic, "
+                    "entry = excluded.entry, topic_title = excluded.topic_title, status = 'published', "
+                    "updated_at = excluded.updated_at",
+                    (community, slug, qid, topic, title, data, author, now, now))
+                # Posts refer to questions by id: the row the shipped bank's sync keeps for its own.
+                await tx.execute(
+                    "INSERT INTO questions (id, topic, difficulty, content_hash, active, added_at, updated_at) "
+                    "VALUES (?, ?, ?, '', 1, ?, ?) ON CONFLICT (id) DO UPDATE SET topic = excluded.topic, "
+                    "difficulty = excluded.difficulty, updated_at = excluded.updated_at",
+                    (qid, topic, entry["difficulty"], now, now))
+                if exists:
+                    updated += 1
+                else:
+                    new += 1
     return new, updated
 
 
-def load_entries(database: Path, wanted: str) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+async def load_entries(db: Database, wanted: str) -> dict[str, tuple[str, list[dict[str, Any]]]]:
     """A community's published questions as bank entries per topic: slug -> (title, entries)."""
-    with closing(sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
-        conn.execute("PRAGMA busy_timeout = 5000")
-        community = find_community(conn, wanted)
-        rows = conn.execute("SELECT slug, topic, topic_title, entry FROM community_questions WHERE community_id = ? "
-                            "AND status = 'published' ORDER BY topic, created_at, slug", (community,)).fetchall()
+    community = await find_community(db, wanted)
+    rows = await db.fetchall("SELECT slug, topic, topic_title, entry FROM community_questions WHERE community_id = ? "
+                             "AND status = 'published' ORDER BY topic, created_at, slug", (community,))
     topics: dict[str, tuple[str, list[dict[str, Any]]]] = {}
     for slug, topic, title, entry in rows:
         topics.setdefault(topic, (title, []))[1].append({"id": slug, **json.loads(entry)})

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from bot import importers
 from bot.bank import Bank, bank_figures, load_bank, strict_issues
 from bot.community import load_entries as load_community_entries
 from bot.community import store as store_community_questions
-from bot.errors import BankError, UserError
+from bot.errors import BankError, StorageError, UserError
 from bot.grading import MAX_ANSWER_CHARS, grade
+from bot.storage.port import Database, open_store
 
 
 def bank_check(directory: Path, *, strict: bool, out: TextIO) -> int:
@@ -57,7 +59,7 @@ def _verdict(bank: Bank, qid: object, answer: str) -> dict[str, object]:
 
 
 def bank_import(path: Path, *, fmt: str | None, topic: str | None, out_dir: Path | None, force: bool,
-                out: TextIO, community: str | None = None, database: Path | None = None) -> int:
+                out: TextIO, community: str | None = None, database: Path | str | None = None) -> int:
     """`bank import`: convert and check; with `out_dir`, write the topics; with `community`, store them as
     that community's questions in the database. 1 (nothing written) on any problem."""
     try:
@@ -72,9 +74,10 @@ def bank_import(path: Path, *, fmt: str | None, topic: str | None, out_dir: Path
     out.write(result.summary() + "\n")
     if community is not None and database is not None:
         try:
-            new, updated = store_community_questions(database, community, result.topics,
-                                                     datetime.now(UTC).isoformat(timespec="milliseconds"))
-        except (UserError, sqlite3.Error) as exc:
+            now = datetime.now(UTC).isoformat(timespec="milliseconds")
+            new, updated = _with_store(database, lambda db: store_community_questions(db, community, result.topics,
+                                                                                       now))
+        except (UserError, StorageError, sqlite3.Error) as exc:
             out.write(f"{exc}; nothing was imported\n")
             return 1
         out.write(f"stored for community {community}: {new} new, {updated} updated (served to it from now on)\n")
@@ -85,11 +88,11 @@ def bank_import(path: Path, *, fmt: str | None, topic: str | None, out_dir: Path
     return _write_topics(result, out_dir, force, out)
 
 
-def bank_export(database: Path, community: str, out_dir: Path, *, force: bool, out: TextIO) -> int:
+def bank_export(database: Path | str, community: str, out_dir: Path, *, force: bool, out: TextIO) -> int:
     """`bank export --community ID`: a community's questions as bank YAML, one file per topic."""
     try:
-        topics = load_community_entries(database, community)
-    except (UserError, sqlite3.Error) as exc:
+        topics = _with_store(database, lambda db: load_community_entries(db, community))
+    except (UserError, StorageError, sqlite3.Error) as exc:
         out.write(f"{exc}\n")
         return 1
     result = importers.ImportResult(f"community {community}", "database",
@@ -98,6 +101,20 @@ def bank_export(database: Path, community: str, out_dir: Path, *, force: bool, o
         out.write(f"community {community} has no questions of its own yet\n")
         return 0
     return _write_topics(result, out_dir, force, out)
+
+
+T = TypeVar("T")
+
+
+def _with_store(location: Path | str, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on the bot's database (the SQLite file or PostgreSQL), opened for this command only."""
+    async def run() -> T:
+        db = await open_store(location)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+    return asyncio.run(run())
 
 
 def _write_topics(result: importers.ImportResult, out_dir: Path, force: bool, out: TextIO) -> int:

@@ -3,6 +3,7 @@ practice and daily pools, exported back as bank YAML."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
 from datetime import UTC, datetime
@@ -33,10 +34,10 @@ async def start(path: Path, bank: Bank) -> StudyService:
     return service
 
 
-def import_for(tmp_path: Path, community: str) -> str:
+async def import_for(tmp_path: Path, community: str) -> str:
     (tmp_path / "ours.csv").write_text(CSV)
     out = io.StringIO()
-    code = bank_import(tmp_path / "ours.csv", fmt=None, topic="our-stack", out_dir=None, force=False, out=out,
+    code = await asyncio.to_thread(bank_import, tmp_path / "ours.csv", fmt=None, topic="our-stack", out_dir=None, force=False, out=out,
                        community=community, database=tmp_path / "db.sqlite3")
     assert code == 0, out.getvalue()
     return out.getvalue()
@@ -47,8 +48,8 @@ async def test_own_questions_are_served_to_their_community_only(tmp_path: Path, 
     await service.member_id(TEAM)
     await service.member_id(OTHER)
     await service.db.close()
-    assert "2 new, 0 updated" in import_for(tmp_path, "team")
-    assert "0 new, 2 updated" in import_for(tmp_path, "console:team")  # re-import updates in place
+    assert "2 new, 0 updated" in await import_for(tmp_path, "team")
+    assert "0 new, 2 updated" in await import_for(tmp_path, "console:team")  # re-import updates in place
 
     service = await start(tmp_path / "db.sqlite3", bank)
     try:
@@ -75,9 +76,9 @@ async def test_export_round_trips_and_errors_are_clear(tmp_path: Path, bank: Ban
     service = await start(tmp_path / "db.sqlite3", bank)
     await service.member_id(TEAM)
     await service.db.close()
-    import_for(tmp_path, "team")
+    await import_for(tmp_path, "team")
     out = io.StringIO()
-    assert bank_export(tmp_path / "db.sqlite3", "team", tmp_path / "exported", force=False, out=out) == 0
+    assert await asyncio.to_thread(bank_export, tmp_path / "db.sqlite3", "team", tmp_path / "exported", force=False, out=out) == 0
     exported = load_bank(tmp_path / "exported")
     assert set(exported.questions) == {"what-does-our-feature-store-cache", "how-long-do-we-keep-training-data"}
     assert exported.questions["what-does-our-feature-store-cache"].choices is not None
@@ -86,11 +87,11 @@ async def test_export_round_trips_and_errors_are_clear(tmp_path: Path, bank: Ban
     service = await start(tmp_path / "db.sqlite3", bank)
     await service.member_id(OTHER)
     await service.db.close()
-    assert bank_import(tmp_path / "exported" / "our-stack.yaml", fmt=None, topic=None, out_dir=None, force=False,
+    assert await asyncio.to_thread(bank_import, tmp_path / "exported" / "our-stack.yaml", fmt=None, topic=None, out_dir=None, force=False,
                        out=again, community="other-team", database=tmp_path / "db.sqlite3") == 0
     assert "(bank)" in again.getvalue() and "2 new" in again.getvalue()
     missing = io.StringIO()
-    assert bank_export(tmp_path / "db.sqlite3", "nobody", tmp_path / "x", force=False, out=missing) == 1
+    assert await asyncio.to_thread(bank_export, tmp_path / "db.sqlite3", "nobody", tmp_path / "x", force=False, out=missing) == 1
     assert "no community 'nobody'" in missing.getvalue()
 
 

@@ -171,3 +171,26 @@ async def test_both_backends_have_the_same_schema_at_the_same_version(tmp_path: 
     finally:
         await sqlite.close()
         await shared.close()
+
+
+async def test_bank_commands_work_on_postgresql(tmp_path: Path, db: Database, service: StudyService,
+                                                postgres: pgserver.Server, backend: str) -> None:
+    """`bank import --community`, `bank export --community` and `bank appeals export` on the shared store."""
+    if backend != "postgresql":
+        pytest.skip("the SQLite side is in tests/test_community.py and tests/test_appeals.py")
+    from tests.test_community import CSV
+
+    url = postgres.url(db.location.rsplit("/", 1)[1])
+    await service.quiz(Actor("console", "team", "general", "ada", "Ada"))  # the community exists once used
+    (tmp_path / "ours.csv").write_text(CSV)
+    done = await asyncio.to_thread(cli, "bank", "import", str(tmp_path / "ours.csv"), "--topic", "our-stack",
+                                   "--community", "team", database=url, cwd=tmp_path)
+    assert done.returncode == 0 and "2 new, 0 updated" in done.stdout, done.stdout + done.stderr
+    card = await service.quiz(Actor("console", "team", "general", "ada", "Ada"), "our-stack")
+    assert card.post_id is not None and "feature store" in card.body + "".join(b.label for b in card.buttons) \
+        or "training data" in card.body
+    exported = await asyncio.to_thread(cli, "bank", "export", "--community", "team", "--out",
+                                       str(tmp_path / "out"), database=url, cwd=tmp_path)
+    assert exported.returncode == 0 and (tmp_path / "out" / "our-stack.yaml").is_file(), exported.stderr
+    patch = await asyncio.to_thread(cli, "bank", "appeals", "export", database=url, cwd=tmp_path)
+    assert patch.returncode == 0 and "0 accepted answer(s)" in patch.stderr
