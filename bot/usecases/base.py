@@ -25,7 +25,9 @@ from bot.errors import UnknownPost
 from bot.judge import Grader
 from bot.members import MemberWriter
 from bot.messages import Message, Visibility
+from bot.ports import Storage
 from bot.storage.port import Database
+from bot.storage.sql import SqlStorage
 
 MEMBERS_KEPT = 50_000
 POSTS_KEPT = 5_000
@@ -38,6 +40,7 @@ class ServiceBase:
     def __init__(self, db: Database, bank: Bank, clock: Clock, *, default_timezone: str = "UTC",
                  rng: random.Random | None = None, grader: Grader | None = None) -> None:
         self.db = db
+        self.store: Storage = SqlStorage(db)  # every read and write goes through these ports
         self.bank = bank
         self.clock = clock
         self.default_timezone = default_timezone
