@@ -12,11 +12,12 @@ ENV VENV=/opt/studybot/venv
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 ENV PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
-# .dockerignore lets in only pyproject.toml, README.md, bot/, adapters/ and questions/.
+# .dockerignore lets in only pyproject.toml, README.md, bot/, adapters/ and questions/. The image carries the
+# PostgreSQL driver (the postgresql extra) so one image serves SQLite and replicas on PostgreSQL.
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -m venv "$VENV" \
-    && "$VENV/bin/pip" install . \
+    && "$VENV/bin/pip" install .[postgresql] \
     && "$VENV/bin/studybot" --help > /dev/null \
     && STUDYBOT_QUESTIONS=questions "$VENV/bin/studybot" bank check
 

@@ -246,17 +246,46 @@ def test_every_deploy_yaml_parses() -> None:
 
 def test_compose_has_one_service_a_volume_and_an_env_file() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
-    assert list(compose["services"]) == ["studybot"]
+    # Without a profile, one service (SQLite); the postgresql profile adds the database and a second replica.
+    assert [name for name, svc in compose["services"].items() if not svc.get("profiles")] == ["studybot"]
     service = compose["services"]["studybot"]
     assert service["build"]["context"] == ".." and (DEPLOY / service["build"]["context"] / "Dockerfile").is_file()
     assert service["env_file"] == ["studybot.env"]
     assert (DEPLOY / "studybot.env.example").is_file()
     assert service["volumes"] == ["studybot-data:/data"]
     assert "studybot-data" in compose["volumes"]
-    assert service["environment"]["STUDYBOT_DATABASE"].startswith("/data/")
+    assert service["environment"]["STUDYBOT_DATABASE"].startswith("${STUDYBOT_DATABASE:-/data/")
     assert service["healthcheck"]["test"] == ["CMD", "studybot", "health"]
     assert service["stop_grace_period"] == "30s"
     assert "deploy" not in service or service["deploy"].get("replicas", 1) == 1
+
+
+def test_compose_postgresql_profile_runs_two_replicas_on_one_database() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text(encoding="utf-8"))
+    profiled = {name for name, svc in compose["services"].items() if svc.get("profiles") == ["postgresql"]}
+    assert profiled == {"postgres", "studybot-replica"}
+    replica = compose["services"]["studybot-replica"]
+    assert replica["environment"]["STUDYBOT_DATABASE"].startswith("${STUDYBOT_DATABASE:?")  # a URL, never a file
+    assert "volumes" not in replica and replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert compose["services"]["studybot"]["depends_on"]["postgres"]["required"] is False
+    assert "pg_isready" in " ".join(compose["services"]["postgres"]["healthcheck"]["test"])
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubernetes_postgresql_overlay_runs_replicas_without_a_volume() -> None:
+    proc = subprocess.run(["kubectl", "kustomize", str(DEPLOY / "kubernetes-postgresql")], check=False,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    docs = {d["kind"]: d for d in yaml.safe_load_all(proc.stdout)}
+    assert sorted(docs) == ["ConfigMap", "Deployment", "Secret"]  # no volume claim: no database file
+    spec = docs["Deployment"]["spec"]
+    assert spec["replicas"] >= 2 and spec["strategy"]["type"] == "RollingUpdate"
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    assert {"secretRef": {"name": "studybot-database"}} in container["envFrom"]
+    assert all(e["name"] != "STUDYBOT_DATABASE" for e in container.get("env", []))
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    assert all(m["name"] != "data" for m in container["volumeMounts"])
 
 
 def _k8s() -> dict[str, dict[str, object]]:
