@@ -17,7 +17,7 @@ from bot.storage.postgresql import PostgresDatabase, open_postgresql
 # Parents before children (foreign keys); every table of the schema, checked against both databases.
 TABLES = ("communities", "channels", "members", "questions", "posts", "attempts", "reviews", "totals",
           "rolling_meta", "scheduled_runs", "leases", "appeals", "accepted_answers", "community_questions",
-          "submissions")
+          "submissions", "slack_installations", "slack_oauth_states")
 BATCH = 5_000
 CHECKS = {
     "leaderboards": "SELECT community_id, period, period_key, topic, member_id, points, correct, answered, last_at "

@@ -243,9 +243,36 @@ CREATE INDEX submissions_author ON submissions(community_id, author, status);
 ALTER TABLE channels ADD COLUMN pool TEXT NOT NULL DEFAULT 'both' CHECK (pool IN ('shipped', 'own', 'both'));
 """
 
+# Slack for many workspaces (the OAuth install flow): one row per installed workspace (or Enterprise Grid org,
+# team_id ''), holding its bot token, and the install flow's one-time states. `data` is the installation as
+# slack-sdk describes it, as JSON, without the bot token (kept in its own column).
+V7_SLACK_INSTALLATIONS = """
+CREATE TABLE slack_installations (
+    enterprise_id          TEXT NOT NULL DEFAULT '',
+    team_id                TEXT NOT NULL DEFAULT '',
+    is_enterprise_install  INTEGER NOT NULL DEFAULT 0,
+    app_id                 TEXT,
+    bot_token              TEXT,
+    bot_id                 TEXT,
+    bot_user_id            TEXT,
+    bot_scopes             TEXT NOT NULL DEFAULT '',
+    installer              TEXT,
+    installed_at           TEXT NOT NULL,
+    data                   TEXT NOT NULL,
+    PRIMARY KEY (enterprise_id, team_id)
+);
+CREATE INDEX slack_installations_team ON slack_installations(team_id);
+CREATE TABLE slack_oauth_states (
+    state       TEXT PRIMARY KEY,
+    expires_at  TEXT NOT NULL
+);
+CREATE INDEX slack_oauth_states_expiry ON slack_oauth_states(expires_at);
+"""
+
 BASELINE_VERSION = 5
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (BASELINE_VERSION, "baseline: the schema of SQLite v5", BASELINE),
     (6, "questions written in chat, their review queue, and each channel's question pool", V6_SUBMISSIONS),
+    (7, "Slack installations and OAuth states (many workspaces)", V7_SLACK_INSTALLATIONS),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
