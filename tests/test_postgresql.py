@@ -82,7 +82,7 @@ async def test_migrate_to_copies_a_week_and_proves_it(tmp_path: Path, postgres: 
 
     done = await asyncio.to_thread(cli, "db", "migrate-to", url, database=path, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "verified identical: row counts of 15 tables; leaderboards" in done.stdout and "streaks" in done.stdout
+    assert "verified identical: row counts of 17 tables; leaderboards" in done.stdout and "streaks" in done.stdout
 
     shared = await open_store(url)
     try:
