@@ -1,10 +1,12 @@
 """Free-text grading against a question's key points.
 
 Lexical and fast (about a millisecond per answer at worst): text is normalised, stemmed and stripped of
-stopwords (negations are kept). A key point is hit when its statement or one of its `accept` phrasings
-occurs in the answer with its words close together and not negated. Words the question already uses count
-for less, so restating the question earns little. The score is 0.8 x the mean key-point strength plus
-0.2 x the share of the answer's own words that the reference uses.
+stopwords (negations are kept). Symbols are words: a comparison reads as less/greater with the named side as
+subject ("mean < 60 < mode": the mean is less and the mode greater than 60), ^= as xor; stopwords that the
+reference writes in capitals as keywords (SQL's FROM, WHERE, HAVING, BY) are content words. A key point is hit
+when its statement or one of its `accept` phrasings occurs in the answer with its words close together and not
+negated. Words the question already uses count for less, so restating the question earns little. The score is
+0.8 x the mean key-point strength plus 0.2 x the share of the answer's own words that the reference uses.
 
 The decision rule, in order:
 1. Sure contradiction -> "not quite" (score capped at 0.2): a key point's `reject` phrasing, in order and
@@ -98,19 +100,64 @@ def _polarity() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in out.items()}
 
 
-def tokens(text: str) -> list[str]:
-    """Stems of the content words of `text`, in order; negations kept as 'not' ("nonzero" reads "not zero")."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = _CONTRACTION.sub(" not", text).replace("-", " ").replace("/", " ")
+_ARROW = re.compile(r"<=>|<->|<-|->|=>|[\u2190-\u21ff]")
+_XOR = re.compile(r"\^=|\s\^\s|\bxor\b|\u2295")
+_COMPARE = "<=|>=|<<|>>|<|>|\u2264|\u2265|\u226a|\u226b"
+_OPERAND = r"[a-z0-9_\u03b1-\u03c9][\w.\u03b1-\u03c9]*(?<!\.)"
+_CHAIN = re.compile(rf"{_OPERAND}(?:\s*(?:{_COMPARE})\s*{_OPERAND})+")
+_NUMBER = re.compile(r"[\d.]+")
+
+
+def _comparison(chain: str) -> str:
+    """"mean < 60 < mode" -> "mean less 60; mode greater 60": one claim per comparison, its subject the named
+    side (a number is never the subject), so "mode greater than 60" reads as said."""
+    parts = re.split(rf"\s*({_COMPARE})\s*", chain)
+    claims = []
+    for i in range(1, len(parts), 2):
+        left, op, right = parts[i - 1], parts[i], parts[i + 1]
+        word = "less" if op in ("<", "<=", "<<", "\u2264", "\u226a") else "greater"
+        if _NUMBER.fullmatch(left) and not _NUMBER.fullmatch(right):
+            left, right, word = right, left, "greater" if word == "less" else "less"
+        claims.append(f"{left} {word} than {right}")
+    return "; ".join(claims)
+
+
+def symbols(text: str) -> str:
+    """Symbols read as words: comparisons (<, >=, \u2264) as less/greater, XOR (^=, \u2295) as xor; arrows are
+    separators. `text` is lower case."""
+    if not any(c in text for c in "<>^\u2190\u2192\u21d2\u2264\u2265\u226a\u226b\u2295"):
+        return text
+    text = _XOR.sub(" xor ", _ARROW.sub(" , ", text))
+    return _CHAIN.sub(lambda m: _comparison(m.group(0)), text)
+
+
+def tokens(text: str, keep: frozenset[str] = frozenset()) -> list[str]:
+    """Stems of the content words of `text`, in order; negations kept as 'not' ("nonzero" reads "not zero").
+    `keep`: stopwords that are content words for this question (SQL's FROM, WHERE, HAVING, BY)."""
+    text = symbols(unicodedata.normalize("NFKC", text).lower())
+    text = _CONTRACTION.sub(" not", _CANNOT.sub(lambda m: _CANNOT_AS[m.group(0)[:2]], text))
+    text = text.replace("-", " ").replace("/", " ")
     out: list[str] = []
     for word in _WORD.findall(text):
         if word in NEGATIONS:
             out.append("not")
         elif word in NEGATED_WORDS:
             out.extend(("not", _stem(NEGATED_WORDS[word])))
-        elif word not in STOPWORDS:
+        elif word not in STOPWORDS or word in keep:
             out.append(_stem(word))
     return out
+
+
+_CANNOT = re.compile(r"\b(?:can|won)['\u2019]t\b")
+_CANNOT_AS = {"ca": "cannot", "wo": "will not"}
+_KEYWORD = re.compile(r"\b[A-Z]{2,}\b")
+_NOT_KEYWORDS = frozenset({"and", "or", "not", "no", "i", "a", "it", "is", "as"})
+
+
+def keywords(reference: str) -> frozenset[str]:
+    """Stopwords the reference writes as keywords in capitals (SQL's FROM, WHERE, GROUP BY, HAVING): for this
+    question they are content words, in the answer too, whatever its case."""
+    return frozenset(w.lower() for w in _KEYWORD.findall(reference)) & STOPWORDS - _NOT_KEYWORDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +187,7 @@ class _Compiled:
     wrong_words: tuple[tuple[str, frozenset[str]], ...] = ()  # each wrong option's words the reference lacks
     # A closed question's answer opens with its pick: yes/no, or one side of "A or B". (pick, the other side)
     pick: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+    keep: frozenset[str] = frozenset()  # stopwords that are keywords here (tokens)
 
 
 _YES = frozenset({"yes", "yeah", "yep", "yup"})
@@ -174,8 +222,8 @@ def _pick(question: Question) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(), frozenset()
 
 
-def _phrase(text: str) -> _Phrase | None:
-    stems = tokens(text)
+def _phrase(text: str, keep: frozenset[str] = frozenset()) -> _Phrase | None:
+    stems = tokens(text, keep)
     negated = "not" in stems
     content = tuple(s for s in stems if s != "not")
     return _Phrase(content, negated) if content else None
@@ -205,29 +253,30 @@ def _bind(phrase: _Phrase, point_clauses: list[set[str]], named: frozenset[str])
 
 @lru_cache(maxsize=1024)
 def _compile(question: Question) -> _Compiled:
-    q_stems = frozenset(tokens(question.question))
+    reference = " ".join([question.answer, *(k.point for k in question.key_points),
+                          *(a for k in question.key_points for a in k.accept)])
+    keep = keywords(reference)
+    q_stems = frozenset(tokens(question.question, keep))
     point_clauses, named = _subjects(q_stems, tuple(k.point for k in question.key_points))
     points = []
     for kp in question.key_points:
-        phrases = tuple(_bind(p, point_clauses, named) for p in map(_phrase, (kp.point, *kp.accept)) if p)
-        rejects = tuple(p for p in map(_phrase, kp.reject) if p)
+        phrases = tuple(_bind(p, point_clauses, named) for p in (_phrase(t, keep) for t in (kp.point, *kp.accept)) if p)
+        rejects = tuple(p for p in (_phrase(t, keep) for t in kp.reject) if p)
         points.append(_Point(kp.point, phrases, rejects))
-    reference = " ".join([question.answer, *(k.point for k in question.key_points),
-                          *(a for k in question.key_points for a in k.accept)])
     correct: frozenset[tuple[str, str]] = frozenset()
     wrong: list[tuple[str, frozenset[tuple[str, str]]]] = []
     if question.choices:
         # Only the word pairs that tell an option apart from the correct one carry evidence.
-        right = _Answer(question.choices.correct, q_stems).pairs
-        options = [(w, _Answer(w, q_stems).pairs) for w in question.choices.wrong]
+        right = _Answer(question.choices.correct, q_stems, keep).pairs
+        options = [(w, _Answer(w, q_stems, keep).pairs) for w in question.choices.wrong]
         correct = frozenset(right.difference(*(p for _, p in options)))
         wrong = [(w, frozenset(p - right)) for w, p in options]
-    reference_stems = frozenset(tokens(reference))
-    right_words = reference_stems | set(tokens(question.choices.correct if question.choices else ""))
-    wrong_words = tuple((w, frozenset(tokens(w)) - right_words - q_stems - {"not"})
+    reference_stems = frozenset(tokens(reference, keep))
+    right_words = reference_stems | set(tokens(question.choices.correct if question.choices else "", keep))
+    wrong_words = tuple((w, frozenset(tokens(w, keep)) - right_words - q_stems - {"not"})
                         for w in (question.choices.wrong if question.choices else ()))
     return _Compiled(tuple(points), q_stems, reference_stems - q_stems, correct, tuple(wrong), wrong_words,
-                     _pick(question))
+                     _pick(question), keep)
 
 
 @dataclass(frozen=True)
@@ -265,7 +314,7 @@ class Verdict:
 def clauses(text: str) -> list[str]:
     """Split an answer where one claim ends and another begins, so that "unlike L2, L1 is sparse" binds
     "sparse" to L1 only: sentences, and contrast words (while, whereas, but, unlike...)."""
-    text = _CONTRAST.sub(lambda m: "\n" + m.group(0), unicodedata.normalize("NFKC", text).lower())
+    text = _CONTRAST.sub(lambda m: "\n" + m.group(0), symbols(unicodedata.normalize("NFKC", text).lower()))
     parts: list[str] = []
     for raw in _BREAK.split(text):
         part = raw.strip()
@@ -296,12 +345,12 @@ def _split_on_subjects(clause: str, subjects: frozenset[str]) -> list[str]:
 class _Answer:
     """The member's answer as stems by position; clauses are far apart so no window spans two."""
 
-    def __init__(self, text: str, subjects: frozenset[str] = frozenset()) -> None:
+    def __init__(self, text: str, subjects: frozenset[str] = frozenset(), keep: frozenset[str] = frozenset()) -> None:
         self.at: dict[int, str] = {}
         self.positions: dict[str, list[int]] = {}
         pos = 0
         for clause in (part for c in clauses(text) for part in _split_on_subjects(c, subjects)):
-            for stem in tokens(clause):
+            for stem in tokens(clause, keep):
                 self.at[pos] = stem
                 self.positions.setdefault(stem, []).append(pos)
                 pos += 1
@@ -400,7 +449,7 @@ class _Evidence:
 
 
 def _evidence(compiled: _Compiled, text: str) -> _Evidence | None:
-    answer = _Answer(text, compiled.question_stems)
+    answer = _Answer(text, compiled.question_stems, compiled.keep)
     if not answer.stems or not compiled.points:
         return None
     hit: list[str] = []

@@ -174,3 +174,24 @@ def test_bench_halves_split_the_bank_entries() -> None:
     whole, first, second = evaluate()["answers"], evaluate(half=0)["answers"], evaluate(half=1)["answers"]
     assert first + second == whole and first and second  # type: ignore[operator]
     assert {half_of("bias-variance-tradeoff"), half_of("vanishing-gradient-problem-fixes")} <= {0, 1}
+
+
+def test_symbols_and_keywords_count_as_words() -> None:
+    """Comparisons read as words with the named side as subject ("mean < 60 < mode" says the mean is less and
+    the mode greater than 60), XOR's ^= reads as xor, and stopwords the reference writes as keywords in
+    capitals (SQL's FROM, WHERE, HAVING) are content words, whatever their case in the answer."""
+    from bot.bank import load_bank
+    from bot.grading import _compile, symbols, tokens
+    from tests.conftest import SHIPPED_BANK
+
+    bank = load_bank(SHIPPED_BANK)
+    assert symbols("mean < 60 < mode") == "mean less than 60; mode greater than 60"
+    skew = bank.questions["left-skewed-mean-median-mode"]
+    assert grade(skew, "the long low tail drags the mean down, so mean < 60 < mode").label == "correct"
+    turned = grade(skew, "the long low tail drags the mean down, so mean > 60 > mode")
+    assert turned.label != "correct" and turned.misconceptions
+    assert "xor" in tokens("a ^= b; b ^= a; a ^= b")
+    sql = bank.questions["sql-logical-execution-order"]
+    assert {"from", "where", "having"} <= _compile(sql).keep
+    assert tokens("from where", _compile(sql).keep) == ["from", "where"] and tokens("from where") == []
+    assert tokens("you can't see it") == ["not", "see"]
