@@ -14,7 +14,6 @@ turns and a member answers a post once whichever replica the clicks reach.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,12 +21,11 @@ from typing import Any
 from bot import scoring, srs
 from bot.bank.model import Question
 from bot.batching import GroupCommit, Lru
-from bot.storage.port import Database, retrying
+from bot.ports.answers import AnswersPort
+from bot.storage.port import Database, Transaction, retrying
+from bot.storage.sql.answers import Answers
 
 MAX_BATCH = 500
-REVIEW_UPSERT = ("INSERT INTO reviews (member_id, question_id, card, due, reps, lapses) VALUES (?, ?, ?, ?, 1, ?) "
-                 "ON CONFLICT (member_id, question_id) DO UPDATE SET card = excluded.card, due = excluded.due, "
-                 "reps = reviews.reps + 1, lapses = reviews.lapses + excluded.lapses")
 # Cache sizes, each well above 2 x MAX_BATCH so a batch never evicts its own entries.
 POSTS_CACHED = 2_000
 MEMBERS_CACHED = 20_000
@@ -71,8 +69,9 @@ class _Streak:
 
 
 class AnswerRecorder:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: Database, answers: AnswersPort | None = None) -> None:
+        self.db = db  # transactions and the backend's contract; every statement goes through `answers`
+        self.answers = answers or Answers(db)
         self._batches: GroupCommit[AnswerInput, Recorded] = GroupCommit(self._process_fresh, MAX_BATCH)
         # Bounded: a long-running bot must not grow without limit; what falls out is read again when needed.
         self._answered: Lru[int, set[int]] = Lru(POSTS_CACHED)
@@ -120,21 +119,15 @@ class AnswerRecorder:
             return await self._process(batch)
 
     async def _process_shared(self, batch: list[AnswerInput]) -> list[Recorded]:
-        async def work(tx: Any) -> _Plan:
+        async def work(tx: Transaction) -> _Plan:
             self._forget(batch)  # a run after a transient failure starts from what the database holds
-
-            async def read(sql: str, params: Sequence[Any]) -> Sequence[Any]:
-                return list(await (await tx.execute(sql, params)).fetchall())
-
             # Members' rows first, in id order: replicas serialise per member and cannot deadlock.
-            members = sorted({i.member for i in batch})
-            await read(f"SELECT id FROM members WHERE id IN ({_marks(len(members))}) ORDER BY id FOR UPDATE", members)
-            await self._load(batch, read)
+            await self.answers.lock_members(tx, {i.member for i in batch})
+            await self._load(batch, tx)
             plan = self._plan(batch)
             await self._write(tx, plan)
-            posts = sorted({i.post_id for i in batch})
-            for r in await read(f"SELECT id, answered, correct FROM posts WHERE id IN ({_marks(len(posts))})", posts):
-                self._counts[r[0]] = [r[1], r[2]]
+            for post_id, answered, correct in await self.answers.counts_of(tx, {i.post_id for i in batch}):
+                self._counts[post_id] = [answered, correct]
             return plan
 
         return self._results(batch, await retrying(self.db, work), learn=False)
@@ -147,54 +140,34 @@ class AnswerRecorder:
             self._cards.pop((item.member, item.question.id), None)
             self._practice_scored.pop((item.member, item.question.id, item.keys["day"]), None)
 
-    async def _load(self, batch: list[AnswerInput], read: Reader | None = None) -> None:
-        """Read, once, the state these answers need and the cache does not hold yet (through `read`: inside
-        the batch's transaction on a shared backend)."""
-        read = read or self._read
+    async def _load(self, batch: list[AnswerInput], tx: Transaction | None = None) -> None:
+        """Read, once, the state these answers need and the cache does not hold yet (in `tx`: the batch's
+        transaction on a shared backend)."""
         # Keep what this batch uses at the young end, so loading the rest cannot evict it.
         self._answered.touch(i.post_id for i in batch)
         self._counts.touch(i.post_id for i in batch)
         self._streaks.touch(i.member for i in batch)
         self._cards.touch((i.member, i.question.id) for i in batch)
         for post_id in {i.post_id for i in batch} - self._answered.keys():
-            rows = await read("SELECT member_id FROM attempts WHERE post_id = ?", (post_id,))
-            found = await read("SELECT answered, correct FROM posts WHERE id = ?", (post_id,))
-            self._answered[post_id] = {r[0] for r in rows}
-            self._counts[post_id] = [found[0][0], found[0][1]] if found else [0, 0]
+            answered = await self.answers.answered_by(post_id, tx)
+            counts = await self.answers.counts(post_id, tx)
+            self._answered[post_id] = answered
+            self._counts[post_id] = list(counts) if counts else [0, 0]
         members = list({i.member for i in batch} - self._streaks.keys())
         if members:
-            rows = await read(
-                f"SELECT id, streak, best_streak, last_daily_post FROM members WHERE id IN ({_marks(len(members))})",
-                members)
-            for r in rows:
-                self._streaks[r[0]] = _Streak(r[1], r[2],
-                                                        None if r[3] is None else r[3])
+            for member, streak, best, last_daily_post in await self.answers.streaks(members, tx):
+                self._streaks[member] = _Streak(streak, best, last_daily_post)
         cards = list({(i.member, i.question.id) for i in batch} - self._cards.keys())
         if cards:
-            # IN lists on each key column use the primary key; a row-value IN (VALUES ...) would scan.
-            members, questions = sorted({m for m, _ in cards}), sorted({q for _, q in cards})
-            rows = await read(
-                f"SELECT member_id, question_id, card FROM reviews WHERE member_id IN ({_marks(len(members))}) "
-                f"AND question_id IN ({_marks(len(questions))})", [*members, *questions])
-            cards_found = {(r[0], r[1]): r[2] for r in rows}
+            cards_found = await self.answers.cards(cards, tx)
             for pair in cards:
                 self._cards[pair] = cards_found.get(pair)
         practice = list({(i.member, i.question.id, i.keys["day"]) for i in batch
                          if i.kind == "practice" and i.outcome in ("correct", "partial")}
                         - self._practice_scored.keys())
         if practice:
-            members, questions = sorted({m for m, _, _ in practice}), sorted({q for _, q, _ in practice})
-            rows = await read(
-                f"SELECT member_id, question_id, day FROM attempts WHERE member_id IN ({_marks(len(members))}) "
-                f"AND question_id IN ({_marks(len(questions))}) AND kind = 'practice' AND points > 0",
-                [*members, *questions])
-            wanted = set(practice)
-            for r in rows:
-                if (t := (r[0], r[1], r[2])) in wanted:
-                    self._practice_scored[t] = None
-
-    async def _read(self, sql: str, params: Sequence[Any]) -> Sequence[Any]:
-        return await self.db.fetchall(sql, params)
+            for scored in await self.answers.practice_scored(practice, tx):
+                self._practice_scored[scored] = None
 
     async def _process(self, batch: list[AnswerInput]) -> list[Recorded]:
         await self._load(batch)
@@ -249,19 +222,14 @@ class AnswerRecorder:
         plan.attempts.sort(key=lambda row: (row[0], row[1]))
         return plan
 
-    @staticmethod
-    async def _write(tx: Any, plan: _Plan) -> None:
+    async def _write(self, tx: Transaction, plan: _Plan) -> None:
         if not plan.attempts:
             return
-        await tx.executemany(
-            "INSERT INTO attempts (post_id, member_id, community_id, question_id, topic, kind, mode, choice, "
-            "answer_text, score, correct, points, missed, created_at, day, week, month, verdict) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", plan.attempts)
+        await self.answers.insert_attempts(tx, plan.attempts)
         if plan.streak_rows:
-            await tx.executemany("UPDATE members SET streak = ?, best_streak = ?, last_daily_post = ? "
-                                 "WHERE id = ?", plan.streak_rows)
+            await self.answers.update_streaks(tx, plan.streak_rows)
         if plan.review_rows:
-            await tx.executemany(REVIEW_UPSERT, plan.review_rows)
+            await self.answers.upsert_reviews(tx, plan.review_rows)
 
     def _results(self, batch: list[AnswerInput], plan: _Plan, *, learn: bool) -> list[Recorded]:
         """What each member is told, once committed. `learn`: keep what was written as the cached truth
@@ -294,10 +262,3 @@ class _Plan:
     review_rows: list[tuple[Any, ...]] = field(default_factory=list)
     cards: dict[tuple[int, str], str] = field(default_factory=dict)
     scored: set[tuple[int, str, str]] = field(default_factory=set)
-
-
-Reader = Callable[[str, Sequence[Any]], Awaitable[Sequence[Any]]]
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)

@@ -4,19 +4,18 @@ on a queue of single-row commits."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.batching import GroupCommit
-from bot.storage.port import Database, Row, retrying
+from bot.ports.identities import IdentitiesPort
+from bot.storage.port import Database, Row, Transaction, retrying
+from bot.storage.sql.identities import Identities
 
 MAX_BATCH = 500
-UPSERT = ("INSERT INTO members (community_id, external_id, display_name) VALUES (?, ?, ?) "
-          "ON CONFLICT (community_id, external_id) DO UPDATE SET display_name = excluded.display_name")
 
 
 class MemberWriter:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: Database, identities: IdentitiesPort | None = None) -> None:
+        self.db = db  # transactions; every statement goes through `identities`
+        self.identities = identities or Identities(db)
         self._batches: GroupCommit[tuple[int, str, str], Row] = GroupCommit(self._write, MAX_BATCH)
 
     async def upsert(self, community: int, user: str, name: str) -> Row:
@@ -28,15 +27,12 @@ class MemberWriter:
         # In key order: replicas upserting the same members lock them in the same order and cannot deadlock.
         ordered = sorted(names.items())
 
-        async def write(tx: Any) -> dict[tuple[int, str], Row]:
+        async def write(tx: Transaction) -> dict[tuple[int, str], Row]:
             rows: dict[tuple[int, str], Row] = {}
-            await tx.executemany(UPSERT, [(c, u, name) for (c, u), name in ordered])
+            await self.identities.upsert_members(tx, [(c, u, name) for (c, u), name in ordered])
             for community in sorted({c for c, _ in names}):
                 users = [u for c, u in names if c == community]
-                cur = await tx.execute(
-                    "SELECT external_id, id, streak, best_streak, last_daily_post FROM members WHERE community_id = ? "
-                    f"AND external_id IN ({', '.join('?' * len(users))})", (community, *users))
-                for row in await cur.fetchall():
+                for row in await self.identities.member_rows(tx, community, users):
                     rows[(community, row[0])] = row
             return rows
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import scoring, srs, views
-from bot.answers import REVIEW_UPSERT, AnswerInput
+from bot.answers import AnswerInput
 from bot.domain import Actor, AnswerResult, PostRecord, iso
 from bot.errors import InvalidInput
 from bot.grading import MAX_ANSWER_CHARS, Verdict
@@ -69,9 +69,7 @@ class Answering(Appeals):
         member = await self.member_id(actor)
         answered = self.recorder.has_answered(post_id, member)
         if answered is None:
-            row = await self.db.fetchone("SELECT 1 FROM attempts WHERE post_id = ? AND member_id = ?",
-                                         (post_id, member))
-            answered = row is not None
+            answered = await self.store.answers.has_answered(post_id, member)
         return views.reveal_private(view, can_rate=not answered)
 
     async def rate(self, actor: Actor, post_id: int, rating: str) -> Message:
@@ -79,8 +77,7 @@ class Answering(Appeals):
             raise InvalidInput("Rate with again, hard, good or easy.")
         post = await self._post(post_id)
         member = await self.member_id(actor)
-        unsure = await self.db.fetchone("SELECT id, self_rating FROM attempts WHERE post_id = ? AND member_id = ? "
-                                        "AND verdict = 'unsure'", (post_id, member))
+        unsure = await self.store.answers.unsure_attempt(post_id, member)
         if unsure is not None:  # the grader could not tell; the member's own rating schedules the review
             if unsure["self_rating"]:
                 return ephemeral(f"You rated this one already ({unsure['self_rating']}).")
@@ -90,14 +87,11 @@ class Answering(Appeals):
         return result.feedback
 
     async def rate_unsure(self, member: int, question_id: str, attempt_id: int, rating: str) -> None:
-        row = await self.db.fetchone("SELECT card FROM reviews WHERE member_id = ? AND question_id = ?",
-                                     (member, question_id))
-        card, due = srs.review(row["card"] if row else None, rating, self.clock.now())
+        answers = self.store.answers
+        card, due = srs.review(await answers.card(member, question_id), rating, self.clock.now())
         async with self.db.transaction() as tx:
-            cur = await tx.execute("UPDATE attempts SET self_rating = ? WHERE id = ? AND self_rating IS NULL",
-                                   (rating, attempt_id))
-            if cur.rowcount:
-                await tx.execute(REVIEW_UPSERT, (member, question_id, card, iso(due), int(rating == "again")))
+            if await answers.set_self_rating(tx, attempt_id, rating):  # the first rating only
+                await answers.upsert_review(tx, (member, question_id, card, iso(due), int(rating == "again")))
         self.recorder.forget_card(member, question_id)
 
     async def more(self, actor: Actor, post_id: int) -> Message:

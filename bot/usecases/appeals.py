@@ -24,27 +24,19 @@ def normalized(answer: str) -> str:
 class Appeals(ServiceBase):
     async def appeal(self, actor: Actor, post_id: int) -> Message:
         member = await self.member_id(actor)
-        row = await self.db.fetchone("SELECT id, mode, correct, community_id FROM attempts WHERE post_id = ? "
-                                     "AND member_id = ?", (post_id, member))
+        row = await self.store.appeals.appealable_attempt(post_id, member)
         if row is None or row["mode"] != "text":
             raise InvalidInput("Only a written answer can be appealed: answer in words first.")
         if row["correct"]:
             raise InvalidInput("That answer already counts as correct.")
-        async with self.db.transaction() as tx:
-            cur = await tx.execute("INSERT INTO appeals (attempt_id, community_id, created_at) VALUES (?, ?, ?) "
-                                   "ON CONFLICT (attempt_id) DO NOTHING", (row["id"], row["community_id"],
-                                                                          iso(self.clock.now())))
-        if not cur.rowcount:
+        if not await self.store.appeals.file(row["id"], row["community_id"], iso(self.clock.now())):
             return ephemeral("You have already appealed this answer; the admins will look at it.")
         return ephemeral("Thanks: your appeal goes to the admins, who will read your answer against the key "
                          "points. If they uphold it, it counts as correct.")
 
     async def open_appeals(self, actor: Actor) -> Message:
         community = await self._admin_community(actor)
-        rows = await self.db.fetchall(
-            "SELECT ap.id, m.display_name, a.question_id, a.answer_text, a.score, a.missed FROM appeals ap "
-            "JOIN attempts a ON a.id = ap.attempt_id JOIN members m ON m.id = a.member_id "
-            "WHERE ap.community_id = ? AND ap.status = 'pending' ORDER BY ap.id", (community,))
+        rows = await self.store.appeals.open(community)
         bank = await self.bank_for(community)
         items = [views.OpenAppeal(r[0], r[1], question, r[3] or "", r[4], tuple(json.loads(r[5])))
                  for r in rows if (question := bank.get(r[2])) is not None]
@@ -52,9 +44,7 @@ class Appeals(ServiceBase):
 
     async def decide_appeal(self, actor: Actor, appeal_id: int, uphold: bool) -> Message:
         community = await self._admin_community(actor)
-        row = await self.db.fetchone(
-            "SELECT ap.status, a.id, a.post_id, a.question_id, a.kind, a.answer_text, a.points FROM appeals ap "
-            "JOIN attempts a ON a.id = ap.attempt_id WHERE ap.id = ? AND ap.community_id = ?", (appeal_id, community))
+        row = await self.store.appeals.with_attempt(appeal_id, community)
         if row is None:
             raise InvalidInput("That appeal is not there any more.")
         if row["status"] != "pending":
@@ -62,31 +52,24 @@ class Appeals(ServiceBase):
         now = iso(self.clock.now())
         question = (await self.bank_for(community)).get(row["question_id"])
         if not uphold or question is None:
-            async with self.db.transaction() as tx:
-                await tx.execute("UPDATE appeals SET status = 'rejected', decided_by = ?, decided_at = ? WHERE id = ?",
-                                 (actor.user, now, appeal_id))
+            await self.store.appeals.reject(appeal_id, actor.user, now)
             return ephemeral("Rejected: the verdict stands.")
         points = max(row["points"], scoring.award(question.difficulty, kind=row["kind"], outcome="correct", streak=1,
                                                   practice_scored_today=False).points)
-        async with self.db.transaction() as tx:
-            # The attempts_rescore trigger moves the difference into every board the attempt counted in.
-            await tx.execute("UPDATE attempts SET points = ?, correct = 1, score = 1.0, verdict = 'correct' "
-                             "WHERE id = ?", (points, row["id"]))
-            await tx.execute("UPDATE appeals SET status = 'upheld', decided_by = ?, decided_at = ? WHERE id = ?",
-                             (actor.user, now, appeal_id))
-            await tx.execute(
-                "INSERT INTO accepted_answers (community_id, question_id, normalized, answer, added_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (community, question.id, normalized(row["answer_text"] or ""), row["answer_text"] or "", now))
+        answer = row["answer_text"] or ""
+        appeals = self.store.appeals
+        async with self.db.transaction() as tx:  # rescored, decided and accepted together
+            await appeals.rescore_correct(tx, row["id"], points)
+            await appeals.mark_upheld(tx, appeal_id, actor.user, now)
+            await appeals.accept_answer(tx, community, question.id, normalized=normalized(answer), answer=answer,
+                                        added_at=now)
         self.recorder.forget_post(row["post_id"])
         return ephemeral(f"Upheld: the answer now counts as correct ({points} pts), and this answer is accepted "
                          "for the question in this community from now on.")
 
     async def accepted(self, community: int, question_id: str, answer: str) -> Verdict | None:
         """A verdict of correct when the community's admins accepted this answer before (an upheld appeal)."""
-        row = await self.db.fetchone("SELECT 1 FROM accepted_answers WHERE community_id = ? AND question_id = ? "
-                                     "AND normalized = ?", (community, question_id, normalized(answer)))
-        if row is None:
+        if not await self.store.appeals.is_accepted(community, question_id, normalized(answer)):
             return None
         question = (await self.bank_for(community)).get(question_id)
         points = [k.point for k in question.key_points] if question else []
