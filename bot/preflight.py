@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from bot.errors import BankError, shown_path
 from bot.inputs import blocking_folder
 from bot.storage.db import describe_failure, newer_schema
 from bot.storage.migrations import LATEST_VERSION
+from bot.storage.sqlite_checks import schema_version
 
 
 @dataclass
@@ -67,9 +67,7 @@ def database_problems(path: Path) -> list[str]:
     if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
         return [describe_failure(path, sqlite3.OperationalError("attempt to write a readonly database"))]
     try:
-        with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=2)) as conn:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # reads the schema pages
+        version = schema_version(path)
     except sqlite3.Error as exc:
         return [describe_failure(path, exc)]
     return [newer_schema(path, version)] if version > LATEST_VERSION else []

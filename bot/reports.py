@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import date, datetime, timedelta
 
 from bot import views
 from bot.domain import ChannelSettings
 from bot.messages import Field, Image, Message
+from bot.ports.reports import ReportsPort
 from bot.scoring import period_keys
 from bot.service import StudyService
 
@@ -19,21 +19,20 @@ REVEAL_TITLE, DIGEST_TITLE = "Reveal", "Weekly digest"
 class Reports:
     def __init__(self, service: StudyService) -> None:
         self.service = service
-        self.db = service.db
+
+    @property
+    def store(self) -> ReportsPort:
+        return self.service.store.reports
 
     async def reveal_message(self, post_id: int) -> Message:
         view = await self.service.post_view(post_id)
         q = view.question
-        row = await self.db.fetchone("SELECT posted_at FROM posts WHERE id = ?", (post_id,))
-        fastest = await self.db.fetchone(
-            "SELECT m.display_name, a.created_at FROM attempts a JOIN members m ON m.id = a.member_id "
-            "WHERE a.post_id = ? AND a.correct = 1 ORDER BY a.created_at, a.id LIMIT 1", (post_id,))
-        missed_rows = await self.db.fetchall(
-            "SELECT missed FROM attempts WHERE post_id = ? AND mode = 'text'", (post_id,))
-        missed: Counter[str] = Counter(p for r in missed_rows for p in json.loads(r[0]))
+        posted_at = await self.store.posted_at(post_id)
+        fastest = await self.store.fastest_correct(post_id)
+        missed: Counter[str] = Counter(await self.store.missed_points(post_id))
         fields = [Field("Key points", "\n".join(f"- {k.point}" for k in q.key_points))]
-        if fastest and row:
-            seconds = (datetime.fromisoformat(fastest[1]) - datetime.fromisoformat(row[0])).total_seconds()
+        if fastest and posted_at:
+            seconds = (datetime.fromisoformat(fastest[1]) - datetime.fromisoformat(posted_at)).total_seconds()
             fields.append(Field("Fastest correct answer", f"{fastest[0]} after {_duration(seconds)}", inline=True))
         if missed:
             fields.append(Field("Most missed in written answers",
@@ -60,19 +59,10 @@ class Reports:
                                                 (f"▲{move - s.rank}" if move > s.rank else f"▼{s.rank - move}"))
             lines.append(f"{s.rank}. {s.name} · {views.pts(s.points)} ({arrow})")
         end = (date.fromisoformat(week) + timedelta(days=7)).isoformat()
-        streaks = await self.db.fetchall(
-            "SELECT display_name, streak FROM members WHERE community_id = ? AND streak > 0 "
-            "ORDER BY streak DESC, id LIMIT 3", (community,))
-        worst = await self.db.fetchone(
-            "SELECT question_id, COUNT(*) AS n, SUM(correct) AS ok FROM attempts WHERE community_id = ? "
-            "AND day >= ? AND day < ? AND mode != 'self' GROUP BY question_id HAVING n > 0 "
-            "ORDER BY 1.0 * ok / n, n DESC LIMIT 1", (community, week, end))
-        topics = await self.db.fetchall(
-            "SELECT topic, SUM(correct) AS ok, COUNT(*) AS n FROM attempts WHERE community_id = ? AND day >= ? "
-            "AND day < ? AND mode != 'self' GROUP BY topic ORDER BY n DESC", (community, week, end))
-        people = await self.db.fetchone(
-            "SELECT COUNT(DISTINCT member_id), COUNT(*) FROM attempts WHERE community_id = ? AND day >= ? "
-            "AND day < ?", (community, week, end))
+        streaks = await self.store.longest_streaks(community)
+        worst = await self.store.most_missed_question(community, week, end)
+        topics = await self.store.topic_accuracy(community, week, end)
+        people = await self.store.participation(community, week, end)
         fields = [Field("Top 10", "\n".join(lines) or "Nobody scored this week.")]
         if streaks:
             fields.append(Field("Longest streaks", "\n".join(f"- {r[0]}: {r[1]}" for r in streaks), inline=True))
@@ -85,7 +75,6 @@ class Reports:
                      round(100 * r[1] / r[2])) for r in topics]
         if accuracy:
             fields.append(Field("Team accuracy by topic", "\n".join(f"- {t}: {a}%" for t, a in accuracy)))
-        assert people is not None
         fields.append(Field("Participation", f"{people[0]} members, {people[1]} answers", inline=True))
         image = _chart(this, accuracy) if images and (this or accuracy) else None
         return Message(title=f"Weekly digest · week of {week}", fields=tuple(fields), kind=DIGEST_TITLE,

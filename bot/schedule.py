@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 from bot.bank.model import Question
 from bot.domain import WEEKDAYS, ChannelSettings, iso
 from bot.messages import Message
+from bot.ports.schedule import ScheduleRunsPort
 from bot.reports import DIGEST_TITLE, REVEAL_TITLE, Reports
 from bot.service import StudyService
-from bot.storage.port import Database
 
 log = logging.getLogger(__name__)
 
@@ -180,35 +180,22 @@ class Scheduler:
         self.reports = Reports(service)
 
     @property
-    def db(self) -> Database:
-        return self.service.db
+    def runs(self) -> ScheduleRunsPort:
+        return self.service.store.schedule
 
     async def acquire_lease(self, ttl: timedelta = LEASE_TTL) -> bool:
         """One scheduler per deployment: a lease row that a second process cannot take while it is fresh."""
         now = self.service.clock.now()
-        async with self.db.transaction() as tx:
-            cur = await tx.execute(
-                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
-                "SET holder = excluded.holder, expires_at = excluded.expires_at "
-                "WHERE leases.holder = excluded.holder OR leases.expires_at < ?",
-                (LEASE_NAME, self.holder, iso(now + ttl), iso(now)))
-            return bool(cur.rowcount)
+        return await self.runs.acquire_lease(LEASE_NAME, self.holder, iso(now + ttl), iso(now))
 
     async def release_lease(self) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (LEASE_NAME, self.holder))
+        await self.runs.release_lease(LEASE_NAME, self.holder)
 
     async def _state(self) -> tuple[list[ChannelSettings], set[tuple[int, str, str]], dict[tuple[int, str], bool]]:
         channels = await self.service.scheduled_channels()
         since = (self.service.clock.now() - timedelta(days=10)).date().isoformat()
-        runs = await self.db.fetchall(
-            "SELECT channel_id, kind, local_date FROM scheduled_runs WHERE local_date >= ? "
-            "AND NOT (outcome = 'running' AND done_at < ?)", (since, self._stale_before()))
-        posts = await self.db.fetchall(
-            "SELECT channel_id, local_date, revealed_at FROM posts WHERE kind = 'daily' AND local_date >= ?",
-            (since,))
-        done = {(r[0], r[1], r[2]) for r in runs}
-        daily = {(r[0], r[1]): r[2] is not None for r in posts}
+        done = await self.runs.settled_since(since, self._stale_before())
+        daily = await self.runs.daily_reveals_since(since)
         return channels, done, daily
 
     async def next_wakeup(self) -> datetime | None:
@@ -237,24 +224,15 @@ class Scheduler:
         return results
 
     async def _claim(self, job: Job, outcome: str) -> bool:
-        async with self.db.transaction() as tx:
-            cur = await tx.execute(
-                "INSERT INTO scheduled_runs (channel_id, kind, local_date, due_at, done_at, outcome) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, kind, local_date) DO UPDATE "
-                "SET done_at = excluded.done_at, outcome = excluded.outcome "
-                "WHERE scheduled_runs.outcome = 'running' AND scheduled_runs.done_at < ?",
-                (job.channel_id, job.kind, job.local_date.isoformat(), iso(job.due_at),
-                 iso(self.service.clock.now()), outcome, self._stale_before()))
-            return bool(cur.rowcount)
+        """Only the claimer runs a job; a claim left `running` by a dead leader is taken over once stale."""
+        return await self.runs.claim(job.key, iso(job.due_at), iso(self.service.clock.now()), outcome,
+                                     self._stale_before())
 
     def _stale_before(self) -> str:
         return iso(self.service.clock.now() - STALE_CLAIM)
 
     async def _finish(self, job: Job, outcome: str, post_id: int | None = None) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE scheduled_runs SET outcome = ?, post_id = ?, done_at = ? WHERE channel_id = ? AND kind = ? "
-                "AND local_date = ?", (outcome, post_id, iso(self.service.clock.now()), *job.key))
+        await self.runs.finish(job.key, outcome, post_id, iso(self.service.clock.now()))
 
     async def _run(self, channel: ChannelSettings, job: Job) -> Message | None:
         publisher = self.publishers.get(channel.platform)
@@ -288,11 +266,10 @@ class Scheduler:
             channel.id, question, kind="daily", local_date=job.local_date.isoformat(),
             reveal_at=reveal_time(channel, job.local_date))
         if post_id is None:  # made already: by a leader that died before publishing it, or another process
-            row = await self.db.fetchone("SELECT id, message_ref FROM posts WHERE channel_id = ? AND kind = 'daily' "
-                                         "AND local_date = ?", (channel.id, job.local_date.isoformat()))
-            if row is None or row["message_ref"] is not None:
+            existing = await self.runs.existing_daily(channel.id, job.local_date.isoformat())
+            if existing is None or existing[1] is not None:
                 return None, None
-            post_id = int(row["id"])
+            post_id = existing[0]
         return await self.service.card(post_id), post_id
 
     async def choose_daily(self, channel: ChannelSettings) -> Question:
@@ -305,10 +282,7 @@ class Scheduler:
                 and (not channel.difficulties or q.difficulty in channel.difficulties)]
         if not pool:
             pool = list(bank.questions.values())
-        rows = await self.db.fetchall(
-            "SELECT question_id, COUNT(*) FROM posts WHERE channel_id = ? AND kind = 'daily' GROUP BY question_id",
-            (channel.id,))
-        used = {r[0]: r[1] for r in rows}
+        used = await self.runs.daily_question_counts(channel.id)
         fewest = min(used.get(q.id, 0) for q in pool)
         fresh = [q for q in pool if used.get(q.id, 0) == fewest]
         per_topic: Counter[str] = Counter()
@@ -319,22 +293,17 @@ class Scheduler:
         return self.service.rng.choice([q for q in fresh if q.topic == topics[0]])
 
     async def _mark_revealed(self, job: Job) -> None:
-        async with self.db.transaction() as tx:
-            cur = await tx.execute(
-                "UPDATE posts SET revealed_at = ? WHERE channel_id = ? AND kind = 'daily' AND local_date = ? "
-                "AND revealed_at IS NULL RETURNING id",
-                (iso(self.service.clock.now()), job.channel_id, job.local_date.isoformat()))
-            revealed = [row[0] for row in await cur.fetchall()]
+        revealed = await self.runs.mark_daily_revealed(job.channel_id, job.local_date.isoformat(),
+                                                       iso(self.service.clock.now()))
         for post_id in revealed:
             self.service.forget_post(post_id)  # answers after the reveal no longer count
 
     async def _reveal(self, channel: ChannelSettings, job: Job, images: bool) -> tuple[Message | None, int | None]:
-        row = await self.db.fetchone("SELECT id, posted_at FROM posts WHERE channel_id = ? AND kind = 'daily' "
-                                     "AND local_date = ?", (channel.id, job.local_date.isoformat()))
-        if row is None:
+        post_id = await self.runs.daily_post_id(channel.id, job.local_date.isoformat())
+        if post_id is None:
             return None, None
         await self._mark_revealed(job)
-        return await self.reveal_message(row["id"]), row["id"]
+        return await self.reveal_message(post_id), post_id
 
     async def reveal_message(self, post_id: int) -> Message:
         return await self.reports.reveal_message(post_id)

@@ -36,14 +36,10 @@ class Admin(ServiceBase):
         if any(level not in DIFFICULTIES for level in levels):
             raise InvalidInput(f"Difficulties are a comma list of {', '.join(DIFFICULTIES)}.")
         channel_id = await self.channel_id(actor, channel)
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "UPDATE channels SET enabled = 1, paused = 0, post_time = ?, timezone = ?, weekdays = ?, topics = ?, "
-                "difficulty_mix = ?, reveal_minutes = ?, configured_by = ?, enabled_at = ?, "
-                "digest_channel = COALESCE(digest_channel, external_id), digest_weekday = COALESCE(digest_weekday, "
-                "'mon'), digest_time = COALESCE(digest_time, ?) WHERE id = ?",
-                (post_time, zone, ",".join(weekdays), ",".join(topic_slugs), ",".join(levels), reveal_minutes,
-                 actor.user, iso(self.clock.now()), post_time, channel_id))
+        await self.store.channels.setup(
+            channel_id, post_time=post_time, timezone=zone, weekdays=",".join(weekdays), topics=",".join(topic_slugs),
+            difficulties=",".join(levels), reveal_minutes=reveal_minutes, configured_by=actor.user,
+            enabled_at=iso(self.clock.now()))
         self._settings.clear()
         return await self.status(actor, channel)
 
@@ -54,17 +50,14 @@ class Admin(ServiceBase):
         weekday, at = parse_weekday(day), parse_time(time)
         source = await self.channel_id(actor, for_channel)
         target = channel or actor.channel
-        async with self.db.transaction() as tx:
-            await tx.execute("UPDATE channels SET digest_channel = ?, digest_weekday = ?, digest_time = ? "
-                             "WHERE id = ?", (target, weekday, at, source))
+        await self.store.channels.set_digest(source, target=target, weekday=weekday, at=at)
         self._settings.clear()
         return ephemeral(f"The weekly digest will be posted every {weekday.capitalize()} at {at}.")
 
     async def set_paused(self, actor: Actor, paused: bool, channel: str | None = None) -> Message:
         self._require_admin(actor, "/studybot pause" if paused else "/studybot resume")
         channel_id = await self.channel_id(actor, channel)
-        async with self.db.transaction() as tx:
-            await tx.execute("UPDATE channels SET paused = ? WHERE id = ?", (int(paused), channel_id))
+        await self.store.channels.set_paused(channel_id, paused)
         self._settings.clear()
         return ephemeral("Paused: no daily questions here until /studybot resume." if paused
                          else "Resumed: daily questions are back on.")
