@@ -26,6 +26,9 @@ The decision rule, in order:
    waffle or an answer to another question that brushes one key point is "not quite".
 5. For imported entries whose key points were derived from the answer's sentences, an on-topic answer short
    of a pass is "not sure" rather than "partly right" or "not quite".
+6. A terse answer that would be "not quite" with no contradiction is "not sure" when it says at most
+   TERSE_WORDS (10) words of its own, at least 3 of them the reference's and half of them in the reference, and
+   makes a key point at least halfway: a few right symbols or keywords are not told "not quite".
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ CLAUSE_GAP = 100
 WINDOW_SLACK = 3  # extra words allowed between a phrasing's words
 WRONG_OPTION_MATCH = 0.25  # share of a wrong option's word pairs an answer repeats before it counts as saying it
 WRONG_WORDS_MATCH = 0.7  # share of a wrong option's own words (none of the reference's) that casts doubt
+# A terse answer (at most TERSE_WORDS words of its own, TERSE_SAID of them the reference's, TERSE_OVERLAP of
+# them in the reference, a key point at least TERSE_POINT said) is "not sure" rather than "not quite".
+TERSE_WORDS, TERSE_SAID, TERSE_OVERLAP, TERSE_POINT = 10, 3, 0.5, 0.5
 THIN_OVERLAP = 0.2  # with derived key points, an answer sharing this much with the reference is not off-topic
 
 
@@ -446,6 +452,7 @@ class _Evidence:
     option_words: tuple[float, str]  # the largest share of a wrong option's own words the answer repeats
     reversed: list[str]  # key points the answer says with a direction word turned round
     said_words: int = 0  # distinct words of the reference (not of the question) the answer uses
+    own_words: int = 0  # the answer's words that the question does not use
 
 
 def _evidence(compiled: _Compiled, text: str) -> _Evidence | None:
@@ -486,7 +493,7 @@ def _evidence(compiled: _Compiled, text: str) -> _Evidence | None:
                          / _weight(own_words, compiled.question_stems), option)
                         for option, own_words in compiled.wrong_words if own_words), default=(0.0, ""))
     return _Evidence(hit, missed, rejected, point_scores, overlap, option, option_words, reversed_points,
-                     said_words)
+                     said_words, len(own))
 
 
 def grade(question: Question, text: str) -> Verdict:
@@ -529,7 +536,11 @@ def grade(question: Question, text: str) -> Verdict:
     score = round(min(score, 1.0), 4)
     # Key points an importer derived from the answer's sentences are thin evidence: short of a clear pass,
     # an answer on the subject is "not sure" (the member rates themselves) rather than "not quite".
-    thin = (all(k.derived for k in question.key_points) and not wrong and score < PASS_SCORE
+    # A terse answer in the reference's own words, with nothing that contradicts it, is never "not quite":
+    # a few symbols or keywords can be right ("mean < 60 < mode"), so the member rates themselves.
+    terse = (not wrong and score < PARTIAL_SCORE and ev.own_words <= TERSE_WORDS and ev.said_words >= TERSE_SAID
+             and overlap >= TERSE_OVERLAP and max(ev.point_scores) >= TERSE_POINT)
+    thin = terse or (all(k.derived for k in question.key_points) and not wrong and score < PASS_SCORE
             and (score >= PARTIAL_SCORE or overlap >= THIN_OVERLAP))
     return Verdict(score, hit, [m for m in missed if m not in wrong] + [m for m in missed if m in wrong], wrong,
                    unsure=thin or unsure)

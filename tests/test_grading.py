@@ -195,3 +195,15 @@ def test_symbols_and_keywords_count_as_words() -> None:
     assert {"from", "where", "having"} <= _compile(sql).keep
     assert tokens("from where", _compile(sql).keep) == ["from", "where"] and tokens("from where") == []
     assert tokens("you can't see it") == ["not", "see"]
+
+
+def test_a_terse_answer_in_the_references_words_is_not_sure_rather_than_not_quite() -> None:
+    """A short answer that uses the reference's words, says part of a key point and contradicts nothing is
+    "not sure" (the member rates themselves), never "not quite"; short waffle stays "not quite"."""
+    from bot.bank import load_bank
+    from tests.conftest import SHIPPED_BANK
+
+    q = load_bank(SHIPPED_BANK).questions["k-fold-cross-validation"]
+    terse = grade(q, "split the data into k parts and train a model k times")
+    assert terse.label == "unsure" and not terse.correct and not terse.misconceptions
+    assert grade(q, "it depends on your data, just try it and see").label == "incorrect"
