@@ -62,6 +62,10 @@ class Settings:
         "env": "STUDYBOT_DISCORD_GATEWAY_URL", "form": "a ws(s) URL such as ws://127.0.0.1:8080/gateway"})
     discord_guild: str = field(default="", metadata={
         "env": "STUDYBOT_DISCORD_GUILD", "form": "a server id (a number such as 123456789012345678)"})
+    discord_shards: str = field(default="", metadata={
+        "env": "STUDYBOT_DISCORD_SHARDS", "form": "shard ids such as 0-3 or 0,2 (this process's shards)"})
+    discord_shard_count: str = field(default="", metadata={
+        "env": "STUDYBOT_DISCORD_SHARD_COUNT", "form": "a number of shards (1 or more, such as 8) or auto"})
     slack_bot_token: str = field(default="", metadata={
         "env": "SLACK_BOT_TOKEN", "secret": True, "form": "the xoxb- token"})
     slack_app_token: str = field(default="", metadata={
@@ -149,6 +153,7 @@ class Settings:
             if self.slack_mode != "http" and not self.slack_app_token:
                 found.append("Slack Socket Mode needs SLACK_APP_TOKEN (or set STUDYBOT_SLACK_MODE=http)")
         found += [f"{name} must be {form}" for name, form in self.invalid().items()]
+        found += self.shard_problems()
         if self.grader == "llm" and not (self.llm_base_url and self.llm_model):
             found.append("STUDYBOT_GRADER=llm needs STUDYBOT_LLM_BASE_URL and STUDYBOT_LLM_MODEL (an OpenAI-compatible "
                          "chat completions API)")
@@ -172,9 +177,34 @@ class Settings:
                "STUDYBOT_LLM_BASE_URL": not _url(self.llm_base_url, ("http", "https")),
                "STUDYBOT_DATABASE": bool(self.database_url) and not _url(self.database_url, ("postgresql", "postgres")),
                "STUDYBOT_DISCORD_GUILD": not re.fullmatch(r"[0-9]{0,21}", self.discord_guild.strip()),
+               "STUDYBOT_DISCORD_SHARDS": bool(self.discord_shards.strip())
+                                          and parse_shard_ids(self.discord_shards) is None,
+               "STUDYBOT_DISCORD_SHARD_COUNT": bool(self.discord_shard_count.strip())
+                                               and parse_shard_count(self.discord_shard_count) is None,
                "STUDYBOT_DISCORD_APP_ID": not re.fullmatch(r"[0-9]{0,21}", self.discord_app_id.strip())}
         forms = {f.metadata["env"]: f.metadata["form"] for f in fields(self)}
         return {name: forms[name] for name, wrong in bad.items() if wrong}
+
+    def discord_sharding(self) -> tuple[tuple[int, ...] | None, int | str | None]:
+        """(the shard ids this process connects, None: all of them; the shard count, "auto" for Discord's
+        recommendation, None: not sharded, discord.py's default single connection). Call after `problems`."""
+        ids = parse_shard_ids(self.discord_shards) if self.discord_shards.strip() else None
+        count = parse_shard_count(self.discord_shard_count) if self.discord_shard_count.strip() else None
+        return ids, count
+
+    def shard_problems(self) -> list[str]:
+        """The shard settings that do not fit together (each alone is checked by `invalid`)."""
+        ids, count = self.discord_sharding()
+        if ids is None:
+            return []
+        if count is None:
+            if self.discord_shard_count.strip():
+                return []  # not a count: `invalid` says so
+            return ["STUDYBOT_DISCORD_SHARDS needs STUDYBOT_DISCORD_SHARD_COUNT (the total number of shards, or auto)"]
+        if isinstance(count, int) and ids[-1] >= count:
+            return [f"STUDYBOT_DISCORD_SHARDS names shard {ids[-1]}, but with STUDYBOT_DISCORD_SHARD_COUNT={count} "
+                    f"the shards are 0 to {count - 1}"]
+        return []
 
     def redacted(self) -> dict[str, str]:
         """Every setting as text, secrets shown only as set or not set, invalid values not at all (a token
@@ -204,6 +234,35 @@ class Settings:
 
     def secrets(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self) if f.metadata.get("secret") and getattr(self, f.name)]
+
+
+MAX_SHARDS = 100_000
+_SHARD_RANGE = re.compile(r"\s*([0-9]{1,6})\s*(?:-\s*([0-9]{1,6})\s*)?")
+
+
+def parse_shard_ids(text: str) -> tuple[int, ...] | None:
+    """`0-3`, `0,2` or `0-1,4` as sorted distinct shard ids; None when the text is not in that form."""
+    ids: set[int] = set()
+    for part in text.split(","):
+        m = _SHARD_RANGE.fullmatch(part)
+        if m is None:
+            return None
+        low = int(m[1])
+        high = int(m[2]) if m[2] else low
+        if high < low or high >= MAX_SHARDS:
+            return None
+        ids.update(range(low, high + 1))
+    return tuple(sorted(ids))
+
+
+def parse_shard_count(text: str) -> int | str | None:
+    """A number of shards from 1, or "auto"; None when the text is neither."""
+    text = text.strip().lower()
+    if text == "auto":
+        return text
+    if not re.fullmatch(r"[0-9]{1,6}", text) or not 1 <= int(text) <= MAX_SHARDS:
+        return None
+    return int(text)
 
 
 def _is_postgresql_url(text: str) -> bool:
