@@ -7,6 +7,14 @@ with an OS-chosen port, so the real discord.py runs unmodified against it.
   400 Discord would send and is kept in `errors`, so a test can assert there were none.
 - Gateway (`gateway_url`): HELLO, heartbeat ACK, IDENTIFY -> READY + GUILD_CREATE, RESUME -> RESUMED, and
   `dispatch()` for INTERACTION_CREATE. Text frames only (discord.py inflates only binary ones).
+- Shards: several gateway connections, each IDENTIFYing with `shard: [id, count]` (none: `[0, 1]`, every
+  guild). A guild's GUILD_CREATE and interactions go to the connection owning it, `(guild_id >> 22) % count`.
+  `GET /gateway/bot` returns `recommended_shards` and `max_concurrency`; every IDENTIFY is kept in
+  `identifies`; with `identify_window` (Discord: 5 s; off by default, so restart tests stay quick) one in a
+  bucket (`shard % max_concurrency`) sooner than that after the last is refused with op 9 and kept in
+  `errors`, as Discord does. `add_guild()` places a guild on a shard.
+- Which process did what: every REST request and gateway connection records its client's TCP port (`peer`),
+  so a test can map them to processes.
 - Payload factories (`member`, `slash`, `autocomplete`, `click`, `submit_modal`) build interactions with
   every field discord.py reads (`version`, `application_id`, `attachment_size_limit`, member `flags`,
   channel `position`...): a bad payload raised in discord.py's gateway parser would end the client.
@@ -54,6 +62,9 @@ class Interaction:
     token: str
     payload: dict[str, Any]
     sent_at: float = 0.0
+    shard: int | None = None  # the shard of the gateway connection it was dispatched on
+    delivered_peer: int | None = None  # that connection's client TCP port
+    answered_peer: int | None = None  # the client TCP port of the first response
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     answered_at: float | None = None  # when the first response arrived (perf_counter)
     replied_at: float | None = None  # when the message that is the reply arrived (response or follow-up)
@@ -88,6 +99,16 @@ class Request:
     body: Any
     at: float
     status: int = 0
+    peer: int | None = None  # the client's TCP port
+
+
+@dataclass
+class Identify:
+    shard: int
+    count: int
+    at: float  # time.monotonic()
+    peer: int | None
+    accepted: bool
 
 
 @dataclass
@@ -100,11 +121,17 @@ class _Failure:
 
 
 class _Session:
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, peer: int | None = None) -> None:
         self.ws = ws
         self.seq = 0
         self.id = secrets.token_hex(16)
         self.lock = asyncio.Lock()
+        self.shard = (0, 1)  # (id, count) from IDENTIFY
+        self.peer = peer
+
+    def owns(self, guild_id: int) -> bool:
+        shard, count = self.shard
+        return (guild_id >> 22) % count == shard
 
     async def send(self, payload: dict[str, Any]) -> None:
         async with self.lock:
@@ -134,9 +161,19 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _peer(request: web.Request) -> int | None:
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    return int(peer[1]) if isinstance(peer, tuple) and len(peer) >= 2 else None
+
+
 class FakeDiscord:
-    def __init__(self, *, response_deadline: float | None = 3.0, token: str = TOKEN) -> None:
+    def __init__(self, *, response_deadline: float | None = 3.0, token: str = TOKEN, recommended_shards: int = 1,
+                 max_concurrency: int = 1, identify_window: float | None = None) -> None:
         self.token = token
+        self.recommended_shards = recommended_shards
+        self.max_concurrency = max_concurrency
+        self.identify_window = identify_window
+        self.identifies: list[Identify] = []
         self.response_deadline = response_deadline
         self._counter = itertools.count()
         self.app_id = self.snowflake()
@@ -144,6 +181,7 @@ class FakeDiscord:
         self.owner_id = self.snowflake()
         self.guild_id = self.snowflake()
         self.guild_name = "Study Group"
+        self.guilds: dict[int, str] = {self.guild_id: self.guild_name}  # id -> name
         self.channel_id = self.snowflake()
         self.other_channel_id = self.snowflake()
         self.channels: dict[int, dict[str, Any]] = {
@@ -167,6 +205,7 @@ class FakeDiscord:
         self._by_token: dict[str, Interaction] = {}
         self.identify: dict[str, Any] | None = None
         self.sessions: list[_Session] = []
+        self._shard_of_session: dict[str, tuple[int, int]] = {}  # session id -> shard, for RESUME
         self._failures: list[_Failure] = []
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -177,6 +216,7 @@ class FakeDiscord:
         app = web.Application(middlewares=[self._middleware], client_max_size=32 * 1024 * 1024)
         r = app.router
         r.add_get("/gateway", self._gateway)
+        r.add_get("/api/v10/gateway/bot", self._gateway_bot)
         r.add_get("/api/v10/users/@me", self._me)
         r.add_get("/api/v10/oauth2/applications/@me", self._app_info)
         r.add_route("*", "/api/v10/applications/{app}/commands", self._commands)
@@ -213,6 +253,21 @@ class FakeDiscord:
     def snowflake(self) -> int:
         ms = int(time.time() * 1000) - DISCORD_EPOCH
         return (ms << 22) | (next(self._counter) % (1 << 22))
+
+    def add_guild(self, name: str, *, shard: int = 0, count: int = 1) -> tuple[int, int]:
+        """A new guild with one text channel, on shard `shard` of `count`: (guild id, channel id)."""
+        ms = int(time.time() * 1000) - DISCORD_EPOCH
+        ms -= (ms - shard) % count
+        guild_id = (ms << 22) | (next(self._counter) % (1 << 22))
+        assert (guild_id >> 22) % count == shard
+        self.guilds[guild_id] = name
+        channel_id = self.snowflake()
+        self.channels[channel_id] = {**self.channels[self.channel_id], "id": str(channel_id), "name": "general",
+                                     "guild_id": str(guild_id), "position": 0}
+        return guild_id, channel_id
+
+    def guild_of(self, channel_id: int) -> int:
+        return int(self.channels[channel_id]["guild_id"])
 
     # ----------------------------------------------------------------- waiting
     async def _notify(self) -> None:
@@ -255,13 +310,14 @@ class FakeDiscord:
                 "flags": 0, "pending": False, "nick": None, "avatar": None, "premium_since": None,
                 "communication_disabled_until": None, "permissions": str(perms)}
 
-    def guild_payload(self) -> dict[str, Any]:
+    def guild_payload(self, guild_id: int | None = None) -> dict[str, Any]:
+        gid = self.guild_id if guild_id is None else guild_id
         return {
-            "id": str(self.guild_id), "name": self.guild_name, "icon": None, "owner_id": str(self.owner_id),
+            "id": str(gid), "name": self.guilds[gid], "icon": None, "owner_id": str(self.owner_id),
             "unavailable": False, "member_count": 3, "large": False, "features": [], "emojis": [], "stickers": [],
-            "roles": [{"id": str(self.guild_id), "name": "@everyone", "permissions": str(MEMBER_PERMISSIONS),
+            "roles": [{"id": str(gid), "name": "@everyone", "permissions": str(MEMBER_PERMISSIONS),
                        "position": 0, "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
-            "channels": list(self.channels.values()),
+            "channels": [c for c in self.channels.values() if c["guild_id"] == str(gid)],
             "members": [{"user": self.bot_user, "roles": [], "joined_at": _now_iso(), "deaf": False, "mute": False,
                          "flags": 0}],
             "presences": [], "voice_states": [], "threads": [], "stage_instances": [], "guild_scheduled_events": [],
@@ -275,12 +331,13 @@ class FakeDiscord:
         iid = self.snowflake()
         token = "itoken-" + secrets.token_urlsafe(24)
         cid = channel_id or self.channel_id
+        gid = self.guild_of(cid)
         payload: dict[str, Any] = {
             "id": str(iid), "application_id": str(self.app_id), "type": kind, "data": data,
-            "guild_id": str(self.guild_id), "guild": {"id": str(self.guild_id), "locale": "en-US", "features": []},
+            "guild_id": str(gid), "guild": {"id": str(gid), "locale": "en-US", "features": []},
             "channel_id": str(cid), "channel": self.channels[cid], "member": member or self.member(),
             "token": token, "version": 1, "app_permissions": str(ALL_PERMISSIONS), "locale": "en-US",
-            "guild_locale": "en-US", "entitlements": [], "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "guild_locale": "en-US", "entitlements": [], "authorizing_integration_owners": {"0": str(gid)},
             "context": 0, "attachment_size_limit": 10 * 1024 * 1024,
         }
         if message is not None:
@@ -314,7 +371,7 @@ class FakeDiscord:
                 channel = self.channels[int(value)]
                 resolved.setdefault("channels", {})[str(value)] = {
                     "id": channel["id"], "name": channel["name"], "type": channel["type"],
-                    "permissions": str(ALL_PERMISSIONS), "parent_id": None, "guild_id": str(self.guild_id)}
+                    "permissions": str(ALL_PERMISSIONS), "parent_id": None, "guild_id": channel["guild_id"]}
                 option["value"] = str(value)
             else:
                 option["value"] = value
@@ -402,8 +459,9 @@ class FakeDiscord:
         return record
 
     async def send_interaction(self, record: Interaction) -> None:
-        session = self.session
+        session = self.session_for(int(record.payload["guild_id"]))
         record.sent_at = time.perf_counter()
+        record.shard, record.delivered_peer = session.shard[0], session.peer
         await session.dispatch("INTERACTION_CREATE", record.payload)
 
     @property
@@ -411,6 +469,13 @@ class FakeDiscord:
         if not self.sessions:
             raise RuntimeError("no bot is connected to the gateway")
         return self.sessions[-1]
+
+    def session_for(self, guild_id: int) -> _Session:
+        """The newest gateway connection whose shard owns the guild (Discord sends its events there only)."""
+        for session in reversed(self.sessions):
+            if session.owns(guild_id):
+                return session
+        raise RuntimeError(f"no connected shard owns guild {guild_id}")
 
     # ----------------------------------------------------------------- failures
     def fail_next(self, method: str, path: str, status: int = 503, *, times: int = 1,
@@ -433,7 +498,7 @@ class FakeDiscord:
         if request.path == "/gateway":
             response: web.StreamResponse = await handler(request)
             return response
-        entry = Request(request.method, request.path, None, time.perf_counter())
+        entry = Request(request.method, request.path, None, time.perf_counter(), peer=_peer(request))
         self.requests.append(entry)
         try:
             failure = self._failure(request)
@@ -456,7 +521,7 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
-        session = _Session(ws)
+        session = _Session(ws, _peer(request))
         await session.send({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None})
         try:
             async for msg in ws:
@@ -467,15 +532,22 @@ class FakeDiscord:
                 if op == 1:
                     await session.send({"op": 11, "d": None, "s": None, "t": None})
                 elif op == 2:
-                    self.identify = frame["d"]
-                    self.sessions.append(session)
-                    await session.dispatch("READY", {
-                        "v": 10, "user": self.bot_user, "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                    if not await self._identified(session, frame["d"]):
+                        continue
+                    owned = [g for g in self.guilds if session.owns(g)]
+                    ready: dict[str, Any] = {
+                        "v": 10, "user": self.bot_user, "guilds": [{"id": str(g), "unavailable": True} for g in owned],
                         "session_id": session.id, "resume_gateway_url": self.gateway_url,
                         "application": {"id": str(self.app_id), "flags": 0}, "private_channels": [],
-                        "relationships": [], "user_settings": {}})
-                    await session.dispatch("GUILD_CREATE", self.guild_payload())
+                        "relationships": [], "user_settings": {}}
+                    if "shard" in frame["d"]:
+                        ready["shard"] = list(session.shard)
+                    await session.dispatch("READY", ready)
+                    for g in owned:
+                        await session.dispatch("GUILD_CREATE", self.guild_payload(g))
                 elif op == 6:
+                    resumed = (frame.get("d") or {}).get("session_id")
+                    session.shard = self._shard_of_session.get(resumed, session.shard)
                     self.sessions.append(session)
                     await session.dispatch("RESUMED", {})
                 await self._notify()
@@ -484,6 +556,34 @@ class FakeDiscord:
                 self.sessions.remove(session)
             await self._notify()
         return ws
+
+    async def _identified(self, session: _Session, data: dict[str, Any]) -> bool:
+        """Record an IDENTIFY; False (and op 9, Invalid Session) when its bucket identified too recently."""
+        self.identify = data
+        shard, count = data.get("shard") or (0, 1)
+        now = time.monotonic()
+        bucket = shard % self.max_concurrency
+        last = next((i for i in reversed(self.identifies) if i.accepted and i.shard % self.max_concurrency == bucket),
+                    None)
+        accepted = last is None or self.identify_window is None or now - last.at >= self.identify_window
+        self.identifies.append(Identify(shard, count, now, session.peer, accepted))
+        if not accepted:
+            assert last is not None
+            self.errors.append(f"IDENTIFY of shard {shard} {now - last.at:.2f} s after shard {last.shard} "
+                               f"in bucket {bucket} (max_concurrency {self.max_concurrency})")
+            await session.send({"op": 9, "d": False, "s": None, "t": None})
+            return False
+        if not 0 <= shard < count:
+            self.errors.append(f"IDENTIFY with shard {[shard, count]}")
+        session.shard = (shard, count)
+        self._shard_of_session[session.id] = session.shard
+        self.sessions.append(session)
+        return True
+
+    async def _gateway_bot(self, request: web.Request) -> web.Response:
+        return _json({"url": self.gateway_url, "shards": self.recommended_shards,
+                      "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 86_400_000,
+                                              "max_concurrency": self.max_concurrency}})
 
     # ----------------------------------------------------------------- login
     async def _me(self, request: web.Request) -> web.Response:
@@ -549,7 +649,8 @@ class FakeDiscord:
         for attachment, (_, data) in zip(attachments, files, strict=True):
             self.files[attachment["id"]] = data
         message: dict[str, Any] = {
-            "id": str(mid), "channel_id": str(channel_id), "guild_id": str(self.guild_id), "type": kind,
+            "id": str(mid), "channel_id": str(channel_id), "guild_id": self.channels.get(channel_id, {}).get(
+                "guild_id", str(self.guild_id)), "type": kind,
             "content": body.get("content") or "", "author": self.bot_user, "embeds": body.get("embeds") or [],
             "components": body.get("components") or [], "attachments": attachments, "mentions": [],
             "mention_roles": [], "mention_everyone": False, "pinned": False, "tts": False, "timestamp": _now_iso(),
@@ -635,6 +736,7 @@ class FakeDiscord:
             return self._invalid(f"interaction callback type {kind}", problems)
         record.callbacks.append(body)
         record.answered_at = received
+        record.answered_peer = _peer(request)
         channel_id = int(record.payload["channel_id"])
         message = None
         if kind == 4:
