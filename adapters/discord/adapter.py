@@ -10,6 +10,8 @@
   message are coalesced so a burst of clicks costs a few edits, not one per click.
 - `STUDYBOT_DISCORD_API_BASE` / `STUDYBOT_DISCORD_GATEWAY_URL` move discord.py's REST base and gateway
   (REST and gateway proxies; the tests' fake Discord).
+- `STUDYBOT_DISCORD_SHARDS` / `STUDYBOT_DISCORD_SHARD_COUNT` connect only some shards (see shards.py); posts
+  and card edits go over REST by channel id, so any process can publish to any server.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from adapters.discord.client import (
     PLATFORM,
     AnswerModal,
     FormModal,
+    ShardedStudyClient,
     StudyClient,
     actor_of,
     describe,
@@ -42,6 +45,7 @@ from adapters.discord.client import (
 )
 from adapters.discord.publisher import DiscordPublisher
 from adapters.discord.render import form_values, render
+from adapters.discord.shards import IdentifyGate, describe_ids, session_limit, shard_plan
 from adapters.runtime import CardRefresher, InFlight, acknowledged_in_time
 from bot import actions
 from bot.config import Settings
@@ -97,12 +101,14 @@ class DiscordPlatform:
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
+        self.identify_gate = IdentifyGate(None)
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         if not self.settings.discord_token:
             raise ConfigError("platform discord needs DISCORD_TOKEN")
         api, gateway = endpoints(self.settings)
+        plan = shard_plan(self.settings)
         self._saved_endpoints = (Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY)
         if api:
             Route.BASE = api
@@ -111,10 +117,26 @@ class DiscordPlatform:
             DiscordWebSocket.DEFAULT_GATEWAY = gateway
             log.info("Discord gateway: %s", gateway)
         self._stopping = False
-        self.client = client = StudyClient(self, guild_ready_timeout=self.guild_ready_timeout,
-                                           connections=self.connections)
+        sharded: ShardedStudyClient | None = None
+        if plan is None:
+            client = StudyClient(self, guild_ready_timeout=self.guild_ready_timeout, connections=self.connections)
+        else:  # shard ids and count are set after login, from /gateway/bot when the count is `auto`
+            client = sharded = ShardedStudyClient(self, guild_ready_timeout=self.guild_ready_timeout,
+                                                  connections=self.connections, shard_ids=[0], shard_count=1)
+        self.client = client
         try:
             await client.login(self.settings.discord_token)  # also syncs the commands (setup_hook)
+            if plan is not None and sharded is not None:
+                recommended, _, limits = await client.http.get_bot_gateway()
+                ids, count = plan.resolve(recommended)
+                sharded.shard_ids, sharded.shard_count = ids, count
+                concurrency, remaining, reset_after = session_limit(limits)
+                self.identify_gate = IdentifyGate(self.service.store.schedule, max_concurrency=concurrency)
+                log.info("Discord: connecting shards %s of %d (Discord recommends %d; %d identify at a time)",
+                         describe_ids(ids), count, recommended, concurrency)
+                if remaining is not None and remaining < len(ids):
+                    log.warning("Discord: only %d session starts left today for %d shard(s) (reset in %.0f s)",
+                                remaining, len(ids), reset_after or 0.0)
         except BaseException:
             await client.close()
             self._restore_endpoints()

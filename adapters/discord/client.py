@@ -84,10 +84,11 @@ class StudyTree(app_commands.CommandTree["StudyClient"]):
 class StudyClient(discord.Client):
     """Default intents only: slash commands and components need no privileged intent."""
 
-    def __init__(self, platform: DiscordPlatform, *, guild_ready_timeout: float, connections: int) -> None:
+    def __init__(self, platform: DiscordPlatform, *, guild_ready_timeout: float, connections: int,
+                 **options: Any) -> None:
         super().__init__(intents=discord.Intents.default(), allowed_mentions=discord.AllowedMentions.none(),
                          max_messages=None, chunk_guilds_at_startup=False, guild_ready_timeout=guild_ready_timeout,
-                         connector=aiohttp.TCPConnector(limit=connections) if connections else None)
+                         connector=aiohttp.TCPConnector(limit=connections) if connections else None, **options)
         self.platform = platform
         self.tree = StudyTree(self, allowed_contexts=app_commands.AppCommandContext(guild=True),
                               allowed_installs=app_commands.AppInstallationType(guild=True))
@@ -101,6 +102,24 @@ class StudyClient(discord.Client):
 
     async def on_interaction(self, interaction: discord.Interaction[StudyClient]) -> None:
         await self.platform.route(interaction)
+
+
+class ShardedStudyClient(StudyClient, discord.AutoShardedClient):
+    """The client when STUDYBOT_DISCORD_SHARDS / STUDYBOT_DISCORD_SHARD_COUNT are set: discord.py's
+    AutoShardedClient connecting only `shard_ids` of `shard_count`. discord.py 2.7 spaces every IDENTIFY after
+    a process's first by 5 s whatever Discord allows; `before_identify_hook` asks the platform's gate instead,
+    which follows `max_concurrency` and is shared by every process on the database."""
+
+    def __init__(self, platform: DiscordPlatform, *, guild_ready_timeout: float, connections: int,
+                 shard_ids: list[int], shard_count: int) -> None:
+        super().__init__(platform, guild_ready_timeout=guild_ready_timeout, connections=connections,
+                         shard_ids=shard_ids, shard_count=shard_count)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self.platform.identify_gate.wait(shard_id or 0)
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info("Discord: shard %d of %s ready", shard_id, self.shard_count)
 
 
 class AnswerModal(discord.ui.Modal):
