@@ -34,6 +34,11 @@ from bot.tools import bank_check, bank_export, bank_import, grade_lines, grade_o
 log = logging.getLogger("studybot")
 
 
+# Tokens that are not settings (each workspace's bot token from the OAuth install flow, kept in the database)
+# are recognised by their shape wherever they appear, e.g. in a driver's DEBUG log of a statement's parameters.
+SLACK_TOKEN = re.compile(r"\b(?:xox[abeoprs]|xapp)-[0-9A-Za-z-]{6,}")
+
+
 class _RedactSecrets(logging.Filter):
     """Last line of defence: no token ever reaches a log line, whatever logged it (message, arguments,
     traceback or stack)."""
@@ -46,16 +51,14 @@ class _RedactSecrets(logging.Filter):
     def redact(self, text: str) -> str:
         for s in self.secrets:
             text = text.replace(s, "<redacted>")
-        return text
+        return SLACK_TOKEN.sub("<redacted>", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         try:
             text = record.getMessage()
         except Exception:  # bad %-arguments: logging would print them raw in its error report
             text = f"{record.msg!r} % {record.args!r}"
-        if any(s in text for s in self.secrets) or record.args:
+        if any(s in text for s in self.secrets) or record.args or SLACK_TOKEN.search(text):
             record.msg, record.args = self.redact(text), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -72,6 +72,12 @@ class Settings:
         "env": "SLACK_APP_TOKEN", "secret": True, "form": "the xapp- token"})
     slack_signing_secret: str = field(default="", metadata={
         "env": "SLACK_SIGNING_SECRET", "secret": True, "form": "the signing secret"})
+    slack_client_id: str = field(default="", metadata={
+        "env": "SLACK_CLIENT_ID", "form": "the app's client id such as 1234567890.1234567890"})
+    slack_client_secret: str = field(default="", metadata={
+        "env": "SLACK_CLIENT_SECRET", "secret": True, "form": "the app's client secret"})
+    slack_redirect_uri: str = field(default="", metadata={
+        "env": "SLACK_REDIRECT_URI", "form": "an https URL ending in /slack/oauth_redirect"})
     slack_mode: str = field(default="", metadata={"env": "STUDYBOT_SLACK_MODE", "form": "socket or http"})
     slack_port: int = field(default=3000, metadata={
         "env": "STUDYBOT_SLACK_PORT", "form": "a port number", "range": (1, 65535)})
@@ -131,7 +137,8 @@ class Settings:
         if self.platform:
             chosen = [p.strip() for p in self.platform.split(",") if p.strip()]
         else:
-            chosen = [p for p, token in (("discord", self.discord_token), ("slack", self.slack_bot_token)) if token]
+            chosen = [p for p, token in (("discord", self.discord_token),
+                                         ("slack", self.slack_bot_token or self.slack_oauth)) if token]
         return chosen or ["console"]
 
     def problems(self, platforms: list[str], known: tuple[str, ...] = ("console", "discord", "slack")) -> list[str]:
@@ -146,12 +153,7 @@ class Settings:
         if "discord" in platforms and not self.discord_token:
             found.append("platform discord needs DISCORD_TOKEN (the bot token from the Discord developer portal)")
         if "slack" in platforms:
-            if not self.slack_bot_token:
-                found.append("platform slack needs SLACK_BOT_TOKEN")
-            if self.slack_mode == "http" and not self.slack_signing_secret:
-                found.append("Slack HTTP mode needs SLACK_SIGNING_SECRET")
-            if self.slack_mode != "http" and not self.slack_app_token:
-                found.append("Slack Socket Mode needs SLACK_APP_TOKEN (or set STUDYBOT_SLACK_MODE=http)")
+            found += self._slack_problems()
         found += [f"{name} must be {form}" for name, form in self.invalid().items()]
         found += self.shard_problems()
         if self.grader == "llm" and not (self.llm_base_url and self.llm_model):
@@ -160,6 +162,31 @@ class Settings:
         if not os.path.isdir(self.questions):  # False, not an error, for a name too long or with a NUL
             found.append(f"question bank folder {shown_path(self.questions)} not found: set STUDYBOT_QUESTIONS to "
                          "the folder holding the *.yaml question files (questions/ in the repository)")
+        return found
+
+    @property
+    def slack_oauth(self) -> bool:
+        """Slack for many workspaces: the OAuth install flow (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET)."""
+        return bool(self.slack_client_id or self.slack_client_secret)
+
+    def _slack_problems(self) -> list[str]:
+        found = []
+        if self.slack_oauth:
+            if not (self.slack_client_id and self.slack_client_secret):
+                found.append("Slack's OAuth install flow needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET")
+            if not self.slack_signing_secret:
+                found.append("Slack's OAuth install flow needs SLACK_SIGNING_SECRET (it runs in HTTP mode)")
+            if self.slack_mode == "socket":
+                found.append("Slack's OAuth install flow runs in HTTP mode: set STUDYBOT_SLACK_MODE=http or leave it "
+                             "unset")
+            return found
+        if not self.slack_bot_token:
+            found.append("platform slack needs SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and "
+                         "SLACK_CLIENT_SECRET (the OAuth install flow for many workspaces)")
+        if self.slack_mode == "http" and not self.slack_signing_secret:
+            found.append("Slack HTTP mode needs SLACK_SIGNING_SECRET")
+        if self.slack_mode != "http" and not self.slack_app_token:
+            found.append("Slack Socket Mode needs SLACK_APP_TOKEN (or set STUDYBOT_SLACK_MODE=http)")
         return found
 
     def invalid(self) -> dict[str, str]:
@@ -173,6 +200,8 @@ class Settings:
                "STUDYBOT_DISCORD_API_BASE": not _url(self.discord_api_base, ("http", "https")),
                "STUDYBOT_DISCORD_GATEWAY_URL": not _url(self.discord_gateway_url, ("ws", "wss")),
                "STUDYBOT_SLACK_API_URL": not _url(self.slack_api_url, ("http", "https")),
+               "SLACK_REDIRECT_URI": not _url(self.slack_redirect_uri, ("http", "https")),
+               "SLACK_CLIENT_ID": not re.fullmatch(r"[0-9A-Za-z.]{0,64}", self.slack_client_id.strip()),
                "STUDYBOT_GRADER": self.grader not in ("offline", "llm"),
                "STUDYBOT_LLM_BASE_URL": not _url(self.llm_base_url, ("http", "https")),
                "STUDYBOT_DATABASE": bool(self.database_url) and not _url(self.database_url, ("postgresql", "postgres")),

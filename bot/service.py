@@ -24,6 +24,11 @@ __all__ = ["Actor", "AnswerResult", "ChannelSettings", "Reply", "StudyService", 
 
 
 class StudyService(Practice, Answering, Boards, Admin, Authoring):
+    def forget_channel_settings(self) -> None:
+        """Channel settings were changed outside the service (an adapter paused an uninstalled workspace's
+        channels): read them from the database again."""
+        self._settings.clear()
+
     async def press(self, actor: Actor, pressed: Action | str | None) -> Reply | AnswerResult:
         """Run a button's action (or its encoded id); adapters call this for every component."""
         action = actions.decode(pressed) if isinstance(pressed, str) else pressed

@@ -16,13 +16,21 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.runtime import CardRefresher, InFlight
 from adapters.slack import commands
 from adapters.slack.events import Where, form_source, form_target, where_action, where_command
+from adapters.slack.installations import (
+    DatabaseInstallationStore,
+    DatabaseStateStore,
+    WorkspaceClient,
+    oauth_flow,
+    using_token,
+)
 from adapters.slack.people import People
 from adapters.slack.publisher import SlackPublisher
 from adapters.slack.render import (
@@ -55,6 +63,7 @@ from bot.errors import ConfigError, new_reference
 from bot.messages import Message
 from bot.schedule import Publisher
 from bot.service import StudyService
+from bot.storage.sql.installations import SlackInstallations
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +82,28 @@ class SlackPlatform:
         self.settings = settings
         self.host = host
         self.mode = slack_mode(settings)
+        # Many workspaces: the OAuth install flow, each request answered with its workspace's stored token.
+        self.oauth = settings.slack_oauth
+        if self.oauth and self.mode != "http":
+            raise ConfigError("Slack's OAuth install flow runs in HTTP mode: unset STUDYBOT_SLACK_MODE or set it "
+                              "to http")
         if self.mode == "socket" and not settings.slack_app_token:
             raise ConfigError("Slack Socket Mode needs SLACK_APP_TOKEN (or set STUDYBOT_SLACK_MODE=http)")
-        self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=api_base(settings),
-                                     retry_handlers=retry_handlers(), logger=log)
-        self.app = AsyncApp(client=self.client, signing_secret=settings.slack_signing_secret, name="studybot",
-                            process_before_response=False, logger=logging.getLogger("slack_bolt"))
+        self.client: AsyncWebClient = WorkspaceClient(
+            token=None if self.oauth else settings.slack_bot_token, base_url=api_base(settings),
+            retry_handlers=retry_handlers(), logger=log)
+        self.rows = SlackInstallations(service.db)
+        self.installations: DatabaseInstallationStore | None = None
+        if self.oauth:
+            self.installations = DatabaseInstallationStore(self.rows)
+            flow = oauth_flow(settings, self.installations, DatabaseStateStore(self.rows, service.clock),
+                              base_url=api_base(settings), retry_handlers=retry_handlers())
+            self.app = AsyncApp(client=self.client, signing_secret=settings.slack_signing_secret, name="studybot",
+                                process_before_response=False, logger=logging.getLogger("slack_bolt"),
+                                oauth_flow=flow)
+        else:
+            self.app = AsyncApp(client=self.client, signing_secret=settings.slack_signing_secret, name="studybot",
+                                process_before_response=False, logger=logging.getLogger("slack_bolt"))
         self.dispatcher = Dispatcher(service)
         self.replies = Replies(self.client, self.dispatcher.remember)
         self.publisher: Publisher = SlackPublisher(self)
@@ -104,17 +129,23 @@ class SlackPlatform:
         self.app.view(WORDS_CALLBACK)(self._on_words)
         self.app.view(FORM_CALLBACK)(self._on_form)
         self.app.event("app_home_opened")(self._on_home)
+        self.app.event("app_uninstalled")(self._on_uninstalled)
+        self.app.event("tokens_revoked")(self._on_tokens_revoked)
         self.app.error(self._on_error)
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
         self.client.session = self.replies.session = self._session  # one connection pool for every call
-        try:
-            auth = await self.client.auth_test()
-        except SlackApiError as exc:
-            raise ConfigError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
-        self.bot_user = auth.get("user_id")
-        share_auth_test(self.app, auth)
+        if self.oauth:
+            team = await self._adopt_bot_token()
+        else:
+            try:
+                auth = await self.client.auth_test()
+            except SlackApiError as exc:
+                raise ConfigError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
+            self.bot_user = auth.get("user_id")
+            share_auth_test(self.app, auth)
+            team = auth.get("team")
         if self.mode == "http":
             web_app = self.app.web_app(path=EVENTS_PATH, port=self.settings.slack_port)
             self._runner = web.AppRunner(web_app, access_log=None)
@@ -122,7 +153,11 @@ class SlackPlatform:
             site = web.TCPSite(self._runner, self.host, self.settings.slack_port, backlog=1024)
             await site.start()
             self.port = int(self._runner.addresses[0][1])
-            log.info("slack: HTTP mode, POST %s on port %d (team %s)", EVENTS_PATH, self.port, auth.get("team"))
+            if self.oauth:
+                log.info("slack: HTTP mode for many workspaces, POST %s, install at GET /slack/install, on port %d",
+                         EVENTS_PATH, self.port)
+            else:
+                log.info("slack: HTTP mode, POST %s on port %d (team %s)", EVENTS_PATH, self.port, team)
         else:
             self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
             try:
@@ -131,7 +166,31 @@ class SlackPlatform:
                 await self._socket.close_async()  # type: ignore[no-untyped-call]
                 raise ConfigError("could not open a Slack Socket Mode connection in "
                                   f"{CONNECT_TIMEOUT:.0f} s; check SLACK_APP_TOKEN") from None
-            log.info("slack: Socket Mode connected (team %s)", auth.get("team"))
+            log.info("slack: Socket Mode connected (team %s)", team)
+
+    async def _adopt_bot_token(self) -> str | None:
+        """With the OAuth flow, a SLACK_BOT_TOKEN also set is the workspace it belonged to: stored as that
+        workspace's installation unless the workspace installed the app already, so it keeps working."""
+        token = self.settings.slack_bot_token
+        if not token or self.installations is None:
+            return None
+        try:
+            auth = await self.client.auth_test(token=token)
+        except SlackApiError as exc:
+            raise ConfigError(f"Slack rejected SLACK_BOT_TOKEN: {exc.response.get('error')}") from None
+        team = str(auth.get("team_id") or "")
+        if await self.installations.async_find_bot(enterprise_id=None, team_id=team) is None:
+            await self.installations.async_save(Installation(
+                team_id=team, team_name=auth.get("team"), enterprise_id=auth.get("enterprise_id"), bot_token=token,
+                bot_id=auth.get("bot_id"), bot_user_id=auth.get("user_id"), user_id="", bot_scopes=""))
+        return team
+
+    async def bot_token(self, team: str) -> str | None:
+        """The token to post in workspace `team` when no request carries one (scheduled posts): with the OAuth
+        flow the workspace's stored installation (None when it has none), else the one SLACK_BOT_TOKEN."""
+        if self.installations is None:
+            return self.settings.slack_bot_token
+        return await self.installations.bot_token(team)
 
     async def stop(self) -> None:
         """Stop taking events, let the interactions in flight finish, then close the connections."""
@@ -161,29 +220,31 @@ class SlackPlatform:
         return True
 
     # ----------------------------------------------------------------- listeners (ack first)
-    async def _on_quiz(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def _on_quiz(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         where = where_command(body)
-        await self._run(where, "/quiz", lambda: self._quiz(where, str(body.get("text") or "")))
+        await self._run(where, "/quiz", lambda: self._quiz(where, str(body.get("text") or "")), context)
 
-    async def _on_leaderboard(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def _on_leaderboard(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         where = where_command(body)
-        await self._run(where, "/leaderboard", lambda: self._leaderboard(where, str(body.get("text") or "")))
+        await self._run(where, "/leaderboard", lambda: self._leaderboard(where, str(body.get("text") or "")),
+                        context)
 
-    async def _on_studybot(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def _on_studybot(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         where = where_command(body)
-        await self._run(where, "/studybot", lambda: self._studybot(where, str(body.get("text") or "")))
+        await self._run(where, "/studybot", lambda: self._studybot(where, str(body.get("text") or "")), context)
 
-    async def _on_button(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def _on_button(self, ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         actions = body.get("actions") or [{}]
         button_id = str(actions[0].get("action_id") or actions[0].get("value") or "")
         where = where_action(body)
-        await self._run(where, button_id, lambda: self._press(where, button_id))
+        await self._run(where, button_id, lambda: self._press(where, button_id), context)
 
-    async def _on_words(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def _on_words(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                        context: AsyncBoltContext) -> None:
         values = (view.get("state") or {}).get("values") or {}
         text = str(((values.get(ANSWER_BLOCK) or {}).get(ANSWER_ACTION) or {}).get("value") or "")
         if not text.strip():
@@ -193,23 +254,59 @@ class SlackPlatform:
         user = body.get("user") or {}
         where = Where(team=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
                       user=str(user.get("id") or ""), name=str(user.get("name") or user.get("username") or ""))
-        await self._run(where, "answer in words", lambda: self._words(where, str(view.get("private_metadata")), text))
+        await self._run(where, "answer in words", lambda: self._words(where, str(view.get("private_metadata")), text),
+                        context)
 
-    async def _on_form(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def _on_form(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                       context: AsyncBoltContext) -> None:
         values = form_state(view)
         await ack()
         user = body.get("user") or {}
         where = Where(team=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
                       user=str(user.get("id") or ""), name=str(user.get("name") or user.get("username") or ""))
-        await self._run(where, "form", lambda: self._form(where, str(view.get("private_metadata")), values))
+        await self._run(where, "form", lambda: self._form(where, str(view.get("private_metadata")), values), context)
 
-    async def _on_home(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def _on_home(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext) -> None:
         # Events are acknowledged by Bolt before this runs.
         if event.get("tab") != "home":
             return
         where = Where(team=str(body.get("team_id") or ""), user=str(event.get("user") or ""),
                       channel=event.get("channel"), direct=True)
-        await self._run(where, "app home", lambda: self.publish_home(where))
+        await self._run(where, "app home", lambda: self.publish_home(where), context)
+
+    async def _on_uninstalled(self, context: AsyncBoltContext) -> None:
+        """The app was removed from a workspace: its tokens go, its channels pause (an admin resumes them with
+        /studybot resume once the app is installed again)."""
+        if self.installations is None:
+            log.warning("slack: the app was uninstalled from workspace %s; SLACK_BOT_TOKEN no longer works there",
+                        context.team_id)
+            return
+        with self.inflight.track():
+            await self.installations.async_delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
+            await self._pause_workspace(context.team_id, "the app was uninstalled")
+
+    async def _on_tokens_revoked(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        tokens = event.get("tokens") or {}
+        if self.installations is None:
+            if tokens.get("bot"):
+                log.warning("slack: workspace %s revoked the bot token; set a new SLACK_BOT_TOKEN", context.team_id)
+            return
+        with self.inflight.track():
+            for user in tokens.get("oauth") or []:
+                await self.installations.async_delete_installation(enterprise_id=context.enterprise_id,
+                                                                   team_id=context.team_id, user_id=str(user))
+            if tokens.get("bot"):
+                await self.installations.async_delete_bot(enterprise_id=context.enterprise_id,
+                                                          team_id=context.team_id)
+                await self._pause_workspace(context.team_id, "its bot token was revoked")
+
+    async def _pause_workspace(self, team: str | None, why: str) -> None:
+        if not team:  # an org-wide (Enterprise Grid) install: its workspaces are not known here
+            log.warning("slack: %s for an organization; its workspaces' channels were not paused", why)
+            return
+        paused = await self.rows.pause_channels(PLATFORM, team)
+        self.service.forget_channel_settings()
+        log.info("slack: workspace %s: %s; paused its %d channels", team, why, paused)
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         ref = new_reference()
@@ -217,8 +314,12 @@ class SlackPlatform:
                   exc_info=error)
 
     # ----------------------------------------------------------------- the work after the ack
-    async def _run(self, where: Where, what: str, work: Callable[[], Awaitable[None]]) -> None:
-        with self.inflight.track():
+    async def _run(self, where: Where, what: str, work: Callable[[], Awaitable[None]],
+                   context: AsyncBoltContext | None = None) -> None:
+        # With the OAuth flow every call made for this request (and the tasks it starts: card refreshes,
+        # profile lookups) uses the token bolt's authorize found for the request's workspace.
+        token = context.bot_token if self.oauth and context is not None else None
+        with self.inflight.track(), using_token(token):
             try:
                 async with self._work:
                     await work()

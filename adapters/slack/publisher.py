@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack.installations import using_token
 from adapters.slack.render import escape
 from bot.messages import Image, Message
 from bot.service import ChannelSettings
@@ -40,6 +41,15 @@ class SlackPublisher:
         self.images_allowed = True  # false once Slack said the app lacks files:write (no asking each week)
 
     async def publish(self, channel: ChannelSettings, message: Message, *, to: str | None = None) -> str | None:
+        """Post with the token of the channel's workspace (its stored installation with the OAuth flow)."""
+        token = await self.platform.bot_token(channel.community_external)
+        if not token:
+            raise ChannelUnavailable(f"studybot is not installed in Slack workspace {channel.community_external} "
+                                     "(uninstalled, or its token was revoked); install it again, then /studybot resume")
+        with using_token(token):
+            return await self._publish(channel, message, to=to)
+
+    async def _publish(self, channel: ChannelSettings, message: Message, *, to: str | None) -> str | None:
         target = to or channel.external_id
         try:
             ts = await self.platform.post_message(target, message)

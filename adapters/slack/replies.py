@@ -41,13 +41,14 @@ def api_base(settings: Settings) -> str:
 
 
 def slack_mode(settings: Settings) -> str:
-    """socket or http: STUDYBOT_SLACK_MODE, else Socket Mode when an app-level token is set."""
+    """socket or http: STUDYBOT_SLACK_MODE, else Socket Mode when an app-level token is set (and the app is not
+    installed through the OAuth flow, which runs in HTTP mode)."""
     mode = (settings.slack_mode or "").strip().lower()
     if mode in ("http", "socket"):
         return mode
     if mode:
         raise ConfigError("STUDYBOT_SLACK_MODE is socket or http")
-    return "socket" if settings.slack_app_token else "http"
+    return "socket" if settings.slack_app_token and not settings.slack_oauth else "http"
 
 
 def share_auth_test(app: AsyncApp, result: AsyncSlackResponse) -> None:
