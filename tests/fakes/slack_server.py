@@ -1,11 +1,19 @@
 """A local Slack for tests: the Web API methods studybot calls, response_url endpoints and a Socket Mode
-websocket, on 127.0.0.1 with an OS-chosen port. It records every call so tests can assert on what the
-real slack-bolt / slack-sdk sent, and it can answer `not_in_channel`, other errors or HTTP 429 on demand.
+websocket, on 127.0.0.1 with an OS-chosen port. It records every call (with the token it used) so tests can
+assert on what the real slack-bolt / slack-sdk sent, and it can answer `not_in_channel`, other errors or
+HTTP 429 on demand.
+
+Many workspaces: `grant(team, user)` is what slack.com does when a member approves the install (a one-time
+code for the app's redirect URL); `oauth.v2.access` trades it, with the app's client id and secret, for a bot
+token of that workspace. Each token belongs to one team, and calls are answered as that team;
+`revoke(team)` makes its tokens invalid (an uninstall).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import itertools
 import json
@@ -21,6 +29,8 @@ T = TypeVar("T")
 
 BOT_USER = "UBOT"
 APP_ID = "A0STUDYBOT"
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "test-client-secret-abcdef"
 
 
 @dataclass
@@ -30,6 +40,7 @@ class Call:
     token: str
     status: int = 200
     result: dict[str, Any] = field(default_factory=dict)
+    team: str | None = None  # the workspace the token belongs to (None: no valid token)
     at: float = field(default_factory=time.monotonic)
 
     @property
@@ -42,6 +53,11 @@ class FakeSlack:
         self.token = token
         self.app_token = app_token
         self.team = team
+        self.tokens: dict[str, str] = {token: team}  # valid bot token -> its team
+        self.bot_users: dict[str, str] = {team: BOT_USER}  # team -> the bot's user id there
+        self.codes: dict[str, tuple[str, str]] = {}  # one-time OAuth code -> (team, installing user)
+        self.client_id = CLIENT_ID
+        self.client_secret = CLIENT_SECRET
         self.calls: list[Call] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []  # (response_url key, body)
         self.users: dict[str, dict[str, Any]] = {}
@@ -97,6 +113,27 @@ class FakeSlack:
     def attempts(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
+    def made(self, method: str, *, team: str | None = None, ok_only: bool = True) -> list[Call]:
+        """The calls to `method` (with their tokens), only those made as workspace `team` if given."""
+        return [c for c in self.calls if c.method == method and (c.ok or not ok_only)
+                and (team is None or c.team == team)]
+
+    # ----------------------------------------------------------------- many workspaces
+    def grant(self, team: str, user: str = "UINSTALLER") -> str:
+        """A member of `team` approved the install on slack.com: the code Slack sends to the redirect URL."""
+        code = f"code-{team}-{uuid.uuid4().hex[:10]}"
+        self.codes[code] = (team, user)
+        self.bot_users.setdefault(team, f"UBOT{team}")
+        return code
+
+    def tokens_of(self, team: str) -> set[str]:
+        return {token for token, owner in self.tokens.items() if owner == team}
+
+    def revoke(self, team: str) -> None:
+        """The workspace uninstalled the app: its tokens stop working."""
+        for token in self.tokens_of(team):
+            del self.tokens[token]
+
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
@@ -127,10 +164,18 @@ class FakeSlack:
         for key in ("blocks", "view"):
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() or str(args.get("token", ""))
+        authorization = request.headers.get("Authorization", "")
+        basic = authorization.startswith("Basic ")
+        token = "" if basic else authorization.removeprefix("Bearer ").strip() or str(args.get("token", ""))
+        if basic:  # oauth.v2.access: the app's client id and secret
+            with contextlib.suppress(binascii.Error, UnicodeDecodeError, ValueError):
+                client_id, client_secret = base64.b64decode(authorization[6:]).decode().split(":", 1)
+                args.setdefault("client_id", client_id)
+                args.setdefault("client_secret", client_secret)
+        team = self.tokens.get(token)
         if self.rate_limit.get(method, 0) > 0:
             self.rate_limit[method] -= 1
-            self.calls.append(Call(method, args, token, 429, {"ok": False, "error": "ratelimited"}))
+            self.calls.append(Call(method, args, token, 429, {"ok": False, "error": "ratelimited"}, team=team))
             await self._notify()
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "0"})
         queued = self.errors.get(method)
@@ -138,7 +183,7 @@ class FakeSlack:
             result: dict[str, Any] = {"ok": False, "error": queued.pop(0)}
         else:
             result = self._answer(method, args, token)
-        self.calls.append(Call(method, args, token, 200, result))
+        self.calls.append(Call(method, args, token, 200, result, team=team))
         await self._notify()
         return web.json_response(result)
 
@@ -147,11 +192,15 @@ class FakeSlack:
             if token != self.app_token:
                 return {"ok": False, "error": "invalid_auth"}
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
-        if token != self.token:
+        if method == "oauth.v2.access":
+            return self._oauth_access(args)
+        team = self.tokens.get(token)
+        if team is None:
             return {"ok": False, "error": "invalid_auth"}
         if method == "auth.test":
-            return {"ok": True, "url": "https://fake.slack.test/", "team": "Fake team", "user": "studybot",
-                    "team_id": self.team, "user_id": BOT_USER, "bot_id": "BSTUDYBOT", "is_enterprise_install": False}
+            return {"ok": True, "url": "https://fake.slack.test/", "team": f"Fake team {team}", "user": "studybot",
+                    "team_id": team, "user_id": self.bot_users.get(team, BOT_USER), "bot_id": f"B{team}STUDYBOT",
+                    "is_enterprise_install": False}
         channel = str(args.get("channel", ""))
         if method == "chat.postMessage":
             if channel in self.not_in_channel:
@@ -181,7 +230,7 @@ class FakeSlack:
             return {"ok": True, "view": {**args.get("view", {}), "id": f"V{next(self._ts)}"}}
         if method == "users.info":
             user = str(args.get("user", ""))
-            info = {"id": user, "team_id": self.team, "name": user.lower(), "real_name": user,
+            info = {"id": user, "team_id": team, "name": user.lower(), "real_name": user,
                     "profile": {"display_name": f"{user.lower()}", "real_name": user},
                     "is_admin": False, "is_owner": False, "is_primary_owner": False}
             info.update(self.users.get(user, {}))
@@ -201,6 +250,20 @@ class FakeSlack:
             users = str(args.get("users", ""))
             return {"ok": True, "channel": {"id": "D" + users.split(",", maxsplit=1)[0]}}
         return {"ok": False, "error": "unknown_method"}
+
+    def _oauth_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("client_id") != self.client_id or args.get("client_secret") != self.client_secret:
+            return {"ok": False, "error": "invalid_client_id"}
+        granted = self.codes.pop(str(args.get("code", "")), None)  # a code works once
+        if granted is None:
+            return {"ok": False, "error": "invalid_code"}
+        team, user = granted
+        token = f"xoxb-{team}-{uuid.uuid4().hex[:16]}"
+        self.tokens[token] = team
+        return {"ok": True, "app_id": APP_ID, "authed_user": {"id": user}, "token_type": "bot",
+                "scope": "commands,chat:write,chat:write.public,im:write,users:read,files:write",
+                "access_token": token, "bot_user_id": self.bot_users[team],
+                "team": {"id": team, "name": f"Fake team {team}"}, "enterprise": None, "is_enterprise_install": False}
 
     async def _upload(self, request: web.Request) -> web.Response:
         """The upload URL files.getUploadURLExternal hands out: the file's bytes, as a body or a form."""
