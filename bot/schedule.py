@@ -8,6 +8,7 @@ or a quick restart finds the row taken and does nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import Counter
@@ -33,6 +34,9 @@ LEASE_NAME = "scheduler"
 # A dead leader's lease lapses after LEASE_TTL; a standby renewing every 30 s (bot/timer.py) then takes over,
 # so scheduling moves within 90 s. Exactly-once never rests on the lease: scheduled_runs claims guarantee it.
 LEASE_TTL = timedelta(seconds=60)
+# Scheduled jobs in flight at once. The publishers keep within each platform's rate limits; this only has
+# to be enough to keep them busy while each request waits on the network.
+FANOUT = 32
 # A job claimed but never finished (its leader died mid-run) is run again by the next leader after this long.
 # A post the dead leader created but never published is published then; one it published in its very last
 # moment, before recording it, is the only case that can be posted twice.
@@ -178,6 +182,8 @@ class Scheduler:
         self.catchup = catchup
         self.holder = holder or uuid.uuid4().hex
         self.reports = Reports(service)
+        self.fanout = FANOUT
+        self._holding = False
 
     @property
     def runs(self) -> ScheduleRunsPort:
@@ -186,7 +192,8 @@ class Scheduler:
     async def acquire_lease(self, ttl: timedelta = LEASE_TTL) -> bool:
         """One scheduler per deployment: a lease row that a second process cannot take while it is fresh."""
         now = self.service.clock.now()
-        return await self.runs.acquire_lease(LEASE_NAME, self.holder, iso(now + ttl), iso(now))
+        self._holding = await self.runs.acquire_lease(LEASE_NAME, self.holder, iso(now + ttl), iso(now))
+        return self._holding
 
     async def release_lease(self) -> None:
         await self.runs.release_lease(LEASE_NAME, self.holder)
@@ -203,25 +210,54 @@ class Scheduler:
         return next_due(channels, daily, self.service.clock.now())
 
     async def run_due(self) -> list[tuple[Job, Message | None]]:
-        """Do everything due now, each once; returns what was posted (None for skipped jobs)."""
+        """Do everything due now, each once; returns what was posted (None for skipped jobs), oldest first.
+
+        Channels go side by side, FANOUT jobs at a time, so 10,000 channels due at 09:00 are posted as fast
+        as the platforms allow: each publisher paces its requests to its platform's rate limits and waits
+        out a 429. One channel's jobs run in order (yesterday's reveal before today's question)."""
         channels, done, daily = await self._state()
         now = self.service.clock.now()
         by_id = {c.id: c for c in channels}
-        results: list[tuple[Job, Message | None]] = []
-        for job in due_jobs(channels, done, daily, now, self.catchup):
-            if job.skip:
-                if await self._claim(job, "skipped"):
-                    log.warning("skipped %s for channel %s on %s: missed by %s (catch-up window %s)",
-                                job.kind, job.channel_id, job.local_date, now - job.due_at, self.catchup)
-                    if job.kind == REVEAL:
-                        await self._mark_revealed(job)
-                    results.append((job, None))
-                continue
-            if not await self._claim(job, "running"):
-                continue
-            message = await self._run(by_id[job.channel_id], job)
-            results.append((job, message))
-        return results
+        jobs = due_jobs(channels, done, daily, now, self.catchup)
+        lanes: dict[int, list[Job]] = {}
+        for job in jobs:
+            lanes.setdefault(job.channel_id, []).append(job)
+        slots = asyncio.Semaphore(self.fanout)
+        outcomes: dict[tuple[int, str, str], tuple[bool, Message | None]] = {}
+
+        async def lane(queue: list[Job]) -> None:
+            for job in queue:
+                async with slots:
+                    outcomes[job.key] = await self._one(job, by_id[job.channel_id], now)
+
+        renewing = asyncio.create_task(self._renew_lease()) if self._holding and len(jobs) > 1 else None
+        try:
+            await asyncio.gather(*(lane(queue) for queue in lanes.values()))
+        finally:
+            if renewing is not None:
+                renewing.cancel()
+        return [(job, outcomes[job.key][1]) for job in jobs if outcomes.get(job.key, (False, None))[0]]
+
+    async def _one(self, job: Job, channel: ChannelSettings, now: datetime) -> tuple[bool, Message | None]:
+        """(ran, what was posted): a job another process claimed first did not run here."""
+        if job.skip:
+            if not await self._claim(job, "skipped"):
+                return False, None
+            log.warning("skipped %s for channel %s on %s: missed by %s (catch-up window %s)",
+                        job.kind, job.channel_id, job.local_date, now - job.due_at, self.catchup)
+            if job.kind == REVEAL:
+                await self._mark_revealed(job)
+            return True, None
+        if not await self._claim(job, "running"):
+            return False, None
+        return True, await self._run(channel, job)
+
+    async def _renew_lease(self) -> None:
+        """A long fan-out keeps the lease: without renewal a standby would take over mid-run (harmless, the
+        claims hold, but two leaders would share the platforms' rate limits)."""
+        while True:
+            await asyncio.sleep(LEASE_TTL.total_seconds() / 3)
+            await self.acquire_lease()
 
     async def _claim(self, job: Job, outcome: str) -> bool:
         """Only the claimer runs a job; a claim left `running` by a dead leader is taken over once stale."""
