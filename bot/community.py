@@ -11,7 +11,9 @@ from typing import Any
 from bot.bank.loader import check_question
 from bot.bank.model import Bank, Question, Topic
 from bot.errors import BankIssue, InvalidInput
+from bot.ports.questions import QuestionsPort
 from bot.storage.port import Database
+from bot.storage.sql import SqlStorage
 
 
 def served_id(community_id: int, slug: str) -> str:
@@ -23,8 +25,8 @@ class CommunityBanks:
     """The bank each community sees: the shipped topics plus its published questions (a topic of its own,
     or added to a shipped topic of the same slug). Rebuilt when the community's questions change."""
 
-    def __init__(self, db: Database, shipped: Bank) -> None:
-        self.db = db
+    def __init__(self, questions: QuestionsPort, shipped: Bank) -> None:
+        self.questions = questions
         self.shipped = shipped
         self._cache: dict[int, tuple[tuple[int, str], Bank]] = {}
         self._own: dict[int, tuple[Bank, Bank]] = {}
@@ -44,19 +46,13 @@ class CommunityBanks:
         return cached[1]
 
     async def bank(self, community_id: int) -> Bank:
-        row = await self.db.fetchone(
-            "SELECT COUNT(*), COALESCE(MAX(updated_at), '') FROM community_questions WHERE community_id = ? "
-            "AND status = 'published'", (community_id,))
-        stamp = (int(row[0]), str(row[1])) if row else (0, "")
+        stamp = await self.questions.published_stamp(community_id)
         if stamp[0] == 0:
             return self.shipped
         cached = self._cache.get(community_id)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        rows = await self.db.fetchall(
-            "SELECT id, topic, topic_title, entry FROM community_questions WHERE community_id = ? "
-            "AND status = 'published' ORDER BY topic, created_at, slug", (community_id,))
-        bank = merged(self.shipped, ((r["id"], r["topic"], r["topic_title"], r["entry"]) for r in rows))
+        bank = merged(self.shipped, await self.questions.community_published(community_id))
         self._cache[community_id] = (stamp, bank)
         return bank
 
@@ -96,8 +92,7 @@ def merged(shipped: Bank, rows: Iterable[tuple[str, str, str, str]]) -> Bank:
 async def find_community(db: Database, wanted: str) -> int:
     """A community by its external id (`123`), or `platform:id` when two platforms share one."""
     platform, _, external = wanted.rpartition(":")
-    rows = await db.fetchall("SELECT id, platform FROM communities WHERE external_id = ? "
-                             "AND (? = '' OR platform = ?)", (external, platform, platform))
+    rows = await SqlStorage(db).identities.communities_by_external_id(external, platform)
     if not rows:
         raise InvalidInput(f"no community {wanted[:60]!r} in the database: it appears once the bot has been used "
                            "there (the Discord server or Slack workspace id)")
@@ -111,29 +106,19 @@ async def store(db: Database, wanted: str, topics: dict[str, list[dict[str, Any]
     """Store imported entries as the community's published questions: (new, updated). Entries are
     matched by their slug, so importing a file again updates in place; all or nothing."""
     community = await find_community(db, wanted)
+    questions = SqlStorage(db).questions
     new = updated = 0
     async with db.transaction() as tx:
         for topic, entries in topics.items():
             title = topic.replace("-", " ").capitalize()
             for entry in entries:
                 slug, qid = entry["id"], served_id(community, entry["id"])
-                cur = await tx.execute("SELECT 1 FROM community_questions WHERE community_id = ? AND slug = ?",
-                                       (community, slug))
-                exists = await cur.fetchone()
+                exists = await questions.slug_taken(tx, community, slug)
                 data = json.dumps({k: v for k, v in entry.items() if k != "id"}, ensure_ascii=False)
-                await tx.execute(
-                    "INSERT INTO community_questions (community_id, slug, id, topic, topic_title, entry, status, "
-                    "author, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'published', ?, ?, ?) "
-                    "ON CONFLICT (community_id, slug) DO UPDATE SET topic = excluded.topic, "
-                    "entry = excluded.entry, topic_title = excluded.topic_title, status = 'published', "
-                    "updated_at = excluded.updated_at",
-                    (community, slug, qid, topic, title, data, author, now, now))
+                await questions.upsert_imported(tx, community, slug, qid, topic=topic, title=title, entry=data,
+                                                author=author, now=now)
                 # Posts refer to questions by id: the row the shipped bank's sync keeps for its own.
-                await tx.execute(
-                    "INSERT INTO questions (id, topic, difficulty, content_hash, active, added_at, updated_at) "
-                    "VALUES (?, ?, ?, '', 1, ?, ?) ON CONFLICT (id) DO UPDATE SET topic = excluded.topic, "
-                    "difficulty = excluded.difficulty, updated_at = excluded.updated_at",
-                    (qid, topic, entry["difficulty"], now, now))
+                await questions.register_imported(tx, qid, topic=topic, difficulty=entry["difficulty"], now=now)
                 if exists:
                     updated += 1
                 else:
@@ -144,8 +129,7 @@ async def store(db: Database, wanted: str, topics: dict[str, list[dict[str, Any]
 async def load_entries(db: Database, wanted: str) -> dict[str, tuple[str, list[dict[str, Any]]]]:
     """A community's published questions as bank entries per topic: slug -> (title, entries)."""
     community = await find_community(db, wanted)
-    rows = await db.fetchall("SELECT slug, topic, topic_title, entry FROM community_questions WHERE community_id = ? "
-                             "AND status = 'published' ORDER BY topic, created_at, slug", (community,))
+    rows = await SqlStorage(db).questions.community_entries(community)
     topics: dict[str, tuple[str, list[dict[str, Any]]]] = {}
     for slug, topic, title, entry in rows:
         topics.setdefault(topic, (title, []))[1].append({"id": slug, **json.loads(entry)})

@@ -5,8 +5,8 @@
 everyone but the community's admins, who see it one at a time in `/studybot review` and approve, edit or reject
 it with a reason. The author is told the decision privately on their next command (`notices`).
 
-Every statement here is portable SQL (`?` placeholders, ON CONFLICT, RETURNING, ISO timestamps from Python),
-kept in this module so it can move to the storage layer as a whole.
+Storage goes through the submissions and questions ports (bot/storage/sql/submissions.py, questions.py);
+the transactions that must hold together (publishing, approving) are opened here and passed down.
 """
 
 from __future__ import annotations
@@ -122,26 +122,19 @@ class Authoring(ServiceBase):
             async with self.db.transaction() as tx:
                 qid = await self._publish(tx, community, topic=topic, title=title, data=data, author=actor.user,
                                           now=now)
-                await tx.execute(
-                    "INSERT INTO submissions (community_id, author, author_name, topic, topic_title, entry, status, "
-                    "question_id, created_at, updated_at, decided_by, decided_at, notified) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'published', ?, ?, ?, ?, ?, 1)",
-                    (community, actor.user, name, topic, title, data, qid, now, now, actor.user, now))
+                await self.store.submissions.add_published(tx, community, author=actor.user, author_name=name,
+                                                           topic=topic, title=title, entry=data, question_id=qid,
+                                                           now=now)
             return ephemeral(f"Published {views.quoted(draft.question)} in {title}: it is served only here, in "
                              "channels whose question pool takes this community's own questions (the default).")
         async with self.db.transaction() as tx:
-            if not self.db.single_writer:  # replicas: one submission of a member at a time
-                await tx.execute("SELECT id FROM members WHERE id = ? FOR UPDATE", (member,))
-            cur = await tx.execute("SELECT COUNT(*) FROM submissions WHERE community_id = ? AND author = ? "
-                                   "AND status = 'pending'", (community, actor.user))
-            pending = int((await cur.fetchone())[0])
+            # On replicas the member is locked first: one submission of a member at a time.
+            pending = await self.store.submissions.pending_of(tx, community, actor.user, member)
             if pending >= MAX_PENDING:
                 raise InvalidInput(f"You already have {pending} questions waiting for review (at most "
                                    f"{MAX_PENDING}); write the next one when the admins have decided.")
-            await tx.execute(
-                "INSERT INTO submissions (community_id, author, author_name, topic, topic_title, entry, status, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                (community, actor.user, name, topic, title, data, now, now))
+            await self.store.submissions.submit(tx, community, author=actor.user, author_name=name, topic=topic,
+                                                title=title, entry=data, now=now)
         return ephemeral(f"Thanks! {views.quoted(draft.question)} waits for an admin's review ({pending + 1} of "
                          f"your {MAX_PENDING} allowed). Nobody else sees it until it is approved; you will hear "
                          "privately what they decide.")
@@ -157,17 +150,11 @@ class Authoring(ServiceBase):
             issues: list[BankIssue] = []
             question = check_question({**raw, "id": qid}, topic, "community questions", None, issues)
             assert question is not None, issues
-            cur = await tx.execute(
-                "INSERT INTO community_questions (community_id, slug, id, topic, topic_title, entry, status, author, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'published', ?, ?, ?) "
-                "ON CONFLICT DO NOTHING RETURNING id", (community, name, qid, topic, title, data, author, now, now))
-            if await cur.fetchone() is None:
+            if not await self.store.questions.insert_published(tx, community, name, qid, topic=topic, title=title,
+                                                               entry=data, author=author, now=now):
                 continue  # that slug is taken (by an earlier question of the same words)
-            await tx.execute(
-                "INSERT INTO questions (id, topic, difficulty, content_hash, active, added_at, updated_at) "
-                "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO UPDATE SET topic = excluded.topic, "
-                "difficulty = excluded.difficulty, content_hash = excluded.content_hash, active = 1, "
-                "updated_at = excluded.updated_at", (qid, topic, question.difficulty, question.content_hash, now, now))
+            await self.store.questions.register_published(tx, qid, topic=topic, difficulty=question.difficulty,
+                                                          content_hash=question.content_hash, now=now)
             return qid
         raise InvalidInput("This community already has many questions with these words; reword this one.")
 
@@ -183,18 +170,14 @@ class Authoring(ServiceBase):
         return await self._next_item(community, after, note)
 
     async def _next_item(self, community: int, after: int, note: str = "") -> Message:
-        waiting = await self.db.fetchone("SELECT COUNT(*) FROM submissions WHERE community_id = ? "
-                                         "AND status = 'pending'", (community,))
-        row = await self.db.fetchone(
-            "SELECT id, author_name, topic_title, entry FROM submissions WHERE community_id = ? AND status = 'pending' "
-            "AND id > ? ORDER BY id LIMIT 1", (community, after))
+        waiting = await self.store.submissions.pending(community)
+        row = await self.store.submissions.next_pending(community, after)
         item = None if row is None else QueuedQuestion(row["id"], row["author_name"], row["topic_title"],
                                                        _draft_of(row["topic_title"], row["entry"]))
-        return views.review_item(item, int(waiting[0]) if waiting else 0, note)
+        return views.review_item(item, waiting, note)
 
     async def _pending(self, community: int, submission_id: int) -> Any:
-        row = await self.db.fetchone("SELECT id, status, topic, topic_title, entry, author FROM submissions "
-                                     "WHERE id = ? AND community_id = ?", (submission_id, community))
+        row = await self.store.submissions.find(submission_id, community)
         if row is None:
             raise InvalidInput("That question is not in the queue any more.")
         return row
@@ -206,14 +189,12 @@ class Authoring(ServiceBase):
             return await self._next_item(community, submission_id, f"That question was already {row['status']}.")
         now = iso(self.clock.now())
         async with self.db.transaction() as tx:
-            cur = await tx.execute("UPDATE submissions SET status = 'published', decided_by = ?, decided_at = ?, "
-                                   "updated_at = ? WHERE id = ? AND status = 'pending'",
-                                   (actor.user, now, now, submission_id))
-            if not cur.rowcount:  # another admin decided it meanwhile
+            if not await self.store.submissions.approve(tx, submission_id, actor.user, now):
+                # another admin decided it meanwhile
                 raise InvalidInput("Another admin has just decided that question.")
             qid = await self._publish(tx, community, topic=row["topic"], title=row["topic_title"], data=row["entry"],
                                       author=row["author"], now=now)
-            await tx.execute("UPDATE submissions SET question_id = ? WHERE id = ?", (qid, submission_id))
+            await self.store.submissions.set_question(tx, submission_id, qid)
         question = json.loads(row["entry"])["question"]
         return await self._next_item(community, submission_id, f"✅ Published {views.quoted(question)} in "
                                                                f"{row['topic_title']}.")
@@ -232,11 +213,8 @@ class Authoring(ServiceBase):
             raise InvalidInput("Give the author a reason: they see it privately.")
         _length("reason", reason, views.REASON_CHARS)
         now = iso(self.clock.now())
-        async with self.db.transaction() as tx:
-            cur = await tx.execute("UPDATE submissions SET status = 'rejected', reason = ?, decided_by = ?, "
-                                   "decided_at = ?, updated_at = ? WHERE id = ? AND community_id = ? "
-                                   "AND status = 'pending'", (reason, actor.user, now, now, submission_id, community))
-        if not cur.rowcount:
+        if not await self.store.submissions.reject(submission_id, community, reason=reason, decided_by=actor.user,
+                                                   now=now):
             raise InvalidInput("That question is not waiting for review any more.")
         return await self._next_item(community, submission_id, "Rejected: the author will see your reason privately "
                                                                "on their next command.")
@@ -253,11 +231,8 @@ class Authoring(ServiceBase):
         draft = parse_draft(values)
         topic, title = _topic(await self.bank_for(community), draft.topic)
         data = json.dumps(_entry(draft, topic), ensure_ascii=False)
-        async with self.db.transaction() as tx:
-            cur = await tx.execute("UPDATE submissions SET topic = ?, topic_title = ?, entry = ?, updated_at = ? "
-                                   "WHERE id = ? AND community_id = ? AND status = 'pending'",
-                                   (topic, title, data, iso(self.clock.now()), submission_id, community))
-        if not cur.rowcount:
+        if not await self.store.submissions.edit(submission_id, community, topic=topic, title=title, entry=data,
+                                                 now=iso(self.clock.now())):
             raise InvalidInput("That question is not waiting for review any more.")
         return await self._next_item(community, submission_id - 1, "Saved your edits; approve it when it is right.")
 
@@ -268,15 +243,9 @@ class Authoring(ServiceBase):
     async def notices(self, actor: Actor) -> list[Message]:
         """Decisions on the actor's questions they have not been told yet, each told once, privately."""
         community = await self.community_id(actor.platform, actor.community, actor.community_name)
-        rows = await self.db.fetchall(
-            "SELECT id, status, reason, topic_title, entry FROM submissions WHERE community_id = ? AND author = ? "
-            "AND notified = 0 AND status <> 'pending' ORDER BY id", (community, actor.user))
         told: list[Message] = []
-        for row in rows:
-            async with self.db.transaction() as tx:
-                cur = await tx.execute("UPDATE submissions SET notified = 1 WHERE id = ? AND notified = 0",
-                                       (row["id"],))
-            if not cur.rowcount:
+        for row in await self.store.submissions.untold(community, actor.user):
+            if not await self.store.submissions.mark_told(row["id"]):
                 continue  # told by another replica meanwhile
             question = views.quoted(json.loads(row["entry"])["question"])
             if row["status"] == "published":
@@ -295,8 +264,7 @@ class Authoring(ServiceBase):
         if wanted not in POOLS:
             raise InvalidInput("The question pool is shipped, own or both.")
         channel_id = await self.channel_id(actor, channel)
-        async with self.db.transaction() as tx:
-            await tx.execute("UPDATE channels SET pool = ? WHERE id = ?", (wanted, channel_id))
+        await self.store.channels.set_pool(channel_id, wanted)
         self._settings.clear()
         return ephemeral(f"Daily questions and /quiz here now come from {POOL_WORDS[wanted]}.")
 

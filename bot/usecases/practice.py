@@ -36,17 +36,13 @@ class Practice(ServiceBase):
         """Most overdue review first, then a question never seen, then the one due soonest."""
         allowed = {q.id: q for q in pool}
         now = iso(self.clock.now())
-        reviews = await self.db.fetchall(
-            "SELECT question_id, due FROM reviews WHERE member_id = ? ORDER BY due", (member,))
+        reviews = await self.store.questions.reviews_by_due(member)
         for r in reviews:
             if r["due"] > now:
                 break
             if r["question_id"] in allowed:
                 return allowed[r["question_id"]]
-        seen_rows = await self.db.fetchall(
-            "SELECT question_id FROM attempts WHERE member_id = ? UNION SELECT question_id FROM reviews "
-            "WHERE member_id = ?", (member, member))
-        seen = {r[0] for r in seen_rows}
+        seen = await self.store.questions.seen_by(member)
         unseen = [q for q in pool if q.id not in seen]
         if unseen:
             return self.rng.choice(unseen)
@@ -77,10 +73,9 @@ class Practice(ServiceBase):
         channel = await self.channel_id(actor)
         settings = await self.channel_settings(channel)
         today = self.clock.now().astimezone(settings.zone).date().isoformat()
-        row = await self.db.fetchone(
-            "SELECT id FROM posts WHERE channel_id = ? AND kind = 'daily' AND local_date = ?", (channel, today))
-        if row is not None:
-            return await self.card(row["id"], Visibility.EPHEMERAL)
+        post_id = await self.store.posts.daily_id(channel, today)
+        if post_id is not None:
+            return await self.card(post_id, Visibility.EPHEMERAL)
         if not settings.enabled:
             return ephemeral("This channel has no daily question yet. An admin can start one with "
                              "/studybot setup.")
