@@ -137,3 +137,20 @@ class CardRefresher(Generic[K, T]):
     async def drain(self) -> None:
         while self._workers:
             await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+
+class Pacer:
+    """Spaces requests evenly at `rate` per second, shared by every task that sends: a fan-out of thousands
+    of posts goes out as fast as the platform's published limit allows, and no faster, instead of bursting
+    into 429s. The platform's own 429 (with its retry-after) is still honoured by the caller."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)

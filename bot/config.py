@@ -66,6 +66,9 @@ class Settings:
         "env": "STUDYBOT_DISCORD_SHARDS", "form": "shard ids such as 0-3 or 0,2 (this process's shards)"})
     discord_shard_count: str = field(default="", metadata={
         "env": "STUDYBOT_DISCORD_SHARD_COUNT", "form": "a number of shards (1 or more, such as 8) or auto"})
+    discord_posts_per_second: float = field(default=45.0, metadata={
+        "env": "STUDYBOT_DISCORD_POSTS_PER_SECOND", "form": "a number of scheduled posts a second",
+        "range": (0.1, 10_000.0)})
     slack_bot_token: str = field(default="", metadata={
         "env": "SLACK_BOT_TOKEN", "secret": True, "form": "the xoxb- token"})
     slack_app_token: str = field(default="", metadata={

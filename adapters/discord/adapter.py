@@ -43,7 +43,7 @@ from adapters.discord.client import (
     shows_post,
     submitted,
 )
-from adapters.discord.publisher import DiscordPublisher
+from adapters.discord.publisher import RETRY_DELAYS, DiscordPublisher
 from adapters.discord.render import form_values, render
 from adapters.discord.shards import IdentifyGate, describe_ids, session_limit, shard_plan
 from adapters.runtime import CardRefresher, InFlight, acknowledged_in_time
@@ -91,8 +91,9 @@ class DiscordPlatform:
         self.defer_after = defer_after
         self.connections = HTTP_CONNECTIONS
         self.client: StudyClient | None = None
-        self.publisher: Publisher = (DiscordPublisher(lambda: self.client) if publish_retry_delays is None
-                                     else DiscordPublisher(lambda: self.client, publish_retry_delays))
+        self.publisher: Publisher = DiscordPublisher(
+            lambda: self.client, RETRY_DELAYS if publish_retry_delays is None else publish_retry_delays,
+            posts_per_second=settings.discord_posts_per_second)
         # Edits of one message coalesce: a burst of clicks costs a few edits, not one per click.
         self.cards: CardRefresher[tuple[int, int], int] = CardRefresher(self._edit_card, name="Discord card")
         self.inflight = InFlight()

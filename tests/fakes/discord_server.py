@@ -112,6 +112,74 @@ class Identify:
 
 
 @dataclass
+class RateLimits:
+    """Discord's published limits, enforced when given: a global budget per second for the bot, and per
+    route bucket `POST /channels/{id}/messages` a budget per channel per window (5 per 5 s on Discord).
+    Windows are fixed; a request over budget gets 429 with `retry_after`, as Discord answers."""
+
+    global_per_second: int = 50
+    channel_messages: int = 5
+    channel_window: float = 5.0
+    grace: float = 0.05  # requests already on the wire when a 429 was sent are not held against the bot
+
+
+@dataclass
+class _Window:
+    start: float = 0.0
+    used: int = 0
+
+
+class _Limiter:
+    def __init__(self, limits: RateLimits) -> None:
+        self.limits = limits
+        self.global_window = _Window()
+        self.channels: dict[int, _Window] = {}
+        self.blocked: dict[str, tuple[float, float]] = {}  # scope -> (429 sent at, retry allowed at)
+        self.sent_429 = 0
+        self.dishonoured: list[str] = []  # requests that came inside a 429's retry_after
+
+    def _take(self, window: _Window, budget: int, length: float, now: float) -> float:
+        """0 when the request fits its window, else the seconds until the window resets."""
+        if now - window.start >= length:
+            window.start, window.used = now, 0
+        if window.used >= budget:
+            return window.start + length - now
+        window.used += 1
+        return 0.0
+
+    def check(self, method: str, path: str, now: float) -> tuple[float, str, dict[str, str]]:
+        """(retry_after, scope, headers): retry_after 0 lets the request through."""
+        channel = re.fullmatch(r"/api/v10/channels/(\d+)/messages", path) if method == "POST" else None
+        scopes = ["global"] + ([f"channel:{channel.group(1)}"] if channel else [])
+        for scope in scopes:
+            sent, until = self.blocked.get(scope, (0.0, 0.0))
+            if sent + self.limits.grace < now < until:
+                self.dishonoured.append(f"{method} {path} {until - now:.3f}s early ({scope})")
+        wait = self._take(self.global_window, self.limits.global_per_second, 1.0, now)
+        if wait:
+            return self._blocked("global", wait, now), "global", {"X-RateLimit-Global": "true",
+                                                                   "X-RateLimit-Scope": "global"}
+        headers: dict[str, str] = {}
+        if channel:
+            window = self.channels.setdefault(int(channel.group(1)), _Window())
+            wait = self._take(window, self.limits.channel_messages, self.limits.channel_window, now)
+            if wait:
+                return self._blocked(scopes[1], wait, now), scopes[1], {"X-RateLimit-Scope": "user"}
+            reset_after = window.start + self.limits.channel_window - now
+            headers = {"X-RateLimit-Limit": str(self.limits.channel_messages),
+                       "X-RateLimit-Remaining": str(self.limits.channel_messages - window.used),
+                       "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+                       "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+                       "X-RateLimit-Bucket": "channel-messages"}  # one hash; the channel is the major parameter
+        return 0.0, "", headers
+
+    def _blocked(self, scope: str, wait: float, now: float) -> float:
+        self.sent_429 += 1
+        self.blocked[scope] = (now, now + wait)
+        return wait
+
+
+@dataclass
 class _Failure:
     method: str
     pattern: re.Pattern[str]
@@ -168,8 +236,10 @@ def _peer(request: web.Request) -> int | None:
 
 class FakeDiscord:
     def __init__(self, *, response_deadline: float | None = 3.0, token: str = TOKEN, recommended_shards: int = 1,
-                 max_concurrency: int = 1, identify_window: float | None = None) -> None:
+                 max_concurrency: int = 1, identify_window: float | None = None,
+                 rate_limits: RateLimits | None = None) -> None:
         self.token = token
+        self.limiter = _Limiter(rate_limits) if rate_limits else None
         self.recommended_shards = recommended_shards
         self.max_concurrency = max_concurrency
         self.identify_window = identify_window
@@ -506,10 +576,20 @@ class FakeDiscord:
                 response = _error(failure.status, 0, f"{failure.status}: injected failure")
             else:
                 needs_auth = not request.path.startswith(("/api/v10/interactions/", "/api/v10/webhooks/"))
+                limited = self.limiter.check(request.method, request.path, time.monotonic()) \
+                    if self.limiter and needs_auth else (0.0, "", {})
                 if needs_auth and request.headers.get("Authorization") != f"Bot {self.token}":
                     response = _error(401, 0, "401: Unauthorized")
+                elif limited[0]:
+                    retry_after, scope, headers = limited
+                    response = web.json_response(
+                        {"message": "You are being rate limited.", "retry_after": round(retry_after, 3),
+                         "global": scope == "global"}, status=429,
+                        # Via: Discord answers through its proxy; discord.py takes a 429 without it for a ban.
+                        headers={"Retry-After": f"{retry_after:.3f}", "Via": "1.1 google", **headers})
                 else:
                     response = await handler(request)
+                    response.headers.update(limited[2])
                 if failure is not None:
                     response = _error(failure.status, 0, f"{failure.status}: injected failure after the effect")
             entry.status = response.status
