@@ -1,12 +1,17 @@
-"""Fan-out at the platforms' limits: N channels due at 09:00, posted through the real discord.py against the
-local fake Discord enforcing Discord's published limits (a global budget per second, 5 messages per 5 s per
-channel, 429 with retry_after beyond them). Prints the delivery rate beside the rate the limits allow (the
-floor to beat: 90%), posts lost and duplicated, 429s received and any 429 not honoured.
+"""Fan-out at the platforms' limits: N channels due at 09:00, posted through the real discord.py and
+slack-bolt (slack-sdk) against the local fakes enforcing the platforms' published limits (Discord: a global
+budget per second and 5 messages per 5 s per channel; Slack: one message per second per channel and a
+budget per workspace; 429 with a retry-after beyond them). Prints the delivery rate beside the rate the
+limits allow (the floor to beat: 90%), posts lost and duplicated, 429s received and any 429 not honoured.
 
 The fake enforces Discord's published numbers by default (50 requests a second; 10,000 posts take about
 200 s); --global-per-second raises the budget to see where the bot itself becomes the limit.
 
-    .venv/bin/python bench/fanout_bench.py [--channels N] [--global-per-second R]
+Slack publishes no workspace figure for chat.postMessage beyond "a few hundred a minute"; the fake's
+budget is --slack-per-second (default 100/s, so 10,000 channels take 100 s).
+
+    .venv/bin/python bench/fanout_bench.py [--channels N] [--global-per-second R] [--slack-per-second R]
+                                           [--platform discord|slack|both]
 """
 
 from __future__ import annotations
@@ -50,6 +55,56 @@ async def configure(service: StudyService, fake: FakeDiscord, channels: int) -> 
     return ids
 
 
+def report(label: str, ids: list[str], posts: Counter[str], elapsed: float, allowed: int, sent_429: int,
+           dishonoured: int, jobs: int) -> bool:
+    lost = sum(1 for cid in ids if posts[cid] == 0)
+    duplicated = sum(1 for cid in ids if posts[cid] > 1)
+    delivered = sum(1 for cid in ids if posts[cid] == 1)
+    rate = delivered / elapsed
+    ok = rate >= FLOOR * allowed and lost == 0 and duplicated == 0 and not dishonoured
+    print(f"{label}: delivered {delivered:,} posts in {elapsed:.1f} s: {rate:,.0f} posts/s; the limits allow "
+          f"{allowed:,}/s -> {rate / allowed:.0%} (floor {FLOOR:.0%}) {'ok' if ok else 'BELOW FLOOR OR INCORRECT'}")
+    print(f"{label}: lost {lost}, duplicated {duplicated}, jobs run {jobs:,}, 429s received {sent_429}, "
+          f"429s not honoured {dishonoured}")
+    return ok
+
+
+async def run_slack(channels: int, per_second: int) -> bool:
+    from adapters.slack.adapter import SlackPlatform
+    from tests.fakes.slack_server import FakeSlack, SlackLimits
+
+    fake = await FakeSlack(limits=SlackLimits(per_team_per_second=per_second)).start()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = await open_database(Path(tmp) / "fanout.sqlite3")
+        clock = ManualClock(datetime(2026, 11, 18, 8, 0, tzinfo=UTC))
+        service = StudyService(db, load_bank(FIXTURE_BANK), clock)
+        await service.sync_bank()
+        ids = [f"C{n:06d}" for n in range(channels)]
+        t0 = time.perf_counter()
+        for channel in ids:
+            await service.setup(Actor("slack", fake.team, channel, "UADMIN", "Ada", is_admin=True),
+                                time="09:00", timezone="UTC", reveal_minutes=600)
+        print(f"configured {channels:,} Slack channels in {time.perf_counter() - t0:.1f} s")
+        settings = Settings(database=Path(tmp) / "unused.sqlite3", slack_bot_token=fake.token,
+                            slack_signing_secret="bench", slack_mode="http", slack_port=0,
+                            slack_api_url=fake.api_url, slack_posts_per_second=float(per_second))
+        platform = SlackPlatform(service, settings, host="127.0.0.1")
+        await platform.start()
+        try:
+            clock.advance(timedelta(hours=1, seconds=1))
+            start = time.perf_counter()
+            results = await Scheduler(service, {"slack": platform.publisher}).run_due()
+            elapsed = time.perf_counter() - start
+        finally:
+            await platform.stop()
+            await db.close()
+    await fake.stop()
+    limiter = fake.limiter
+    assert limiter is not None
+    posts = Counter(channel for channel, _ in fake.messages)
+    return report("Slack", ids, posts, elapsed, per_second, limiter.sent_429, len(limiter.dishonoured), len(results))
+
+
 async def run(channels: int, global_per_second: int) -> bool:
     limits = RateLimits(global_per_second=global_per_second)
     fake = FakeDiscord(rate_limits=limits)
@@ -78,30 +133,27 @@ async def run(channels: int, global_per_second: int) -> bool:
             await platform.stop()
             await db.close()
     await fake.close()
-    posts = Counter(int(m["channel_id"]) for m in fake.messages.values())
-    lost = sum(1 for cid in ids if posts[cid] == 0)
-    duplicated = sum(1 for cid in ids if posts[cid] > 1)
-    delivered = sum(1 for cid in ids if posts[cid] == 1)
+    posts = Counter(m["channel_id"] for m in fake.messages.values())
     limiter = fake.limiter
     assert limiter is not None
-    allowed = global_per_second
-    rate = delivered / elapsed
-    ok = rate >= FLOOR * allowed and lost == 0 and duplicated == 0 and not limiter.dishonoured
-    print(f"delivered {delivered:,} posts in {elapsed:.1f} s: {rate:,.0f} posts/s; the limits allow {allowed:,}/s "
-          f"-> {rate / allowed:.0%} (floor {FLOOR:.0%}) {'ok' if ok else 'BELOW FLOOR OR INCORRECT'}")
-    print(f"lost {lost}, duplicated {duplicated}, jobs run {len(results):,}, 429s received {limiter.sent_429}, "
-          f"429s not honoured {len(limiter.dishonoured)}")
-    return ok
+    return report("Discord", [str(i) for i in ids], posts, elapsed, global_per_second, limiter.sent_429,
+                  len(limiter.dishonoured), len(results))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--channels", type=int, default=10_000)
     parser.add_argument("--global-per-second", type=int, default=50)
+    parser.add_argument("--slack-per-second", type=int, default=100)
+    parser.add_argument("--platform", choices=["discord", "slack", "both"], default="both")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    print(f"== Discord fan-out: {args.channels:,} channels due at once ==")
-    asyncio.run(run(args.channels, args.global_per_second))
+    logging.basicConfig(level=logging.ERROR)
+    if args.platform in ("discord", "both"):
+        print(f"== Discord fan-out: {args.channels:,} channels due at once ==")
+        asyncio.run(run(args.channels, args.global_per_second))
+    if args.platform in ("slack", "both"):
+        print(f"== Slack fan-out: {args.channels:,} channels due at once ==")
+        asyncio.run(run_slack(args.channels, args.slack_per_second))
 
 
 if __name__ == "__main__":

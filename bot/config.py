@@ -84,6 +84,9 @@ class Settings:
     slack_mode: str = field(default="", metadata={"env": "STUDYBOT_SLACK_MODE", "form": "socket or http"})
     slack_port: int = field(default=3000, metadata={
         "env": "STUDYBOT_SLACK_PORT", "form": "a port number", "range": (1, 65535)})
+    slack_posts_per_second: float = field(default=10.0, metadata={
+        "env": "STUDYBOT_SLACK_POSTS_PER_SECOND", "form": "a number of scheduled posts a second per workspace",
+        "range": (0.1, 10_000.0)})
     slack_api_url: str = field(default="", metadata={
         "env": "STUDYBOT_SLACK_API_URL", "form": "an http(s) URL ending in /api/"})
     slack_admins: tuple[str, ...] = field(default=(), metadata={

@@ -83,3 +83,35 @@ async def test_a_burst_into_one_channel_waits_for_its_bucket(limited: tuple[
                                   for n in range(14)))
     assert len(set(sent)) == 14 and len(fake.posts(fake.channel_id)) == 14
     assert fake.limiter is not None and fake.limiter.dishonoured == []
+
+
+async def test_slack_channels_due_at_once_each_get_one_post_within_the_workspace_limits(
+        tmp_path: Path) -> None:
+    from adapters.slack.adapter import SlackPlatform
+    from tests.fakes.slack_server import FakeSlack, SlackLimits
+
+    fake = await FakeSlack(limits=SlackLimits(per_team_per_second=40)).start()
+    db = await open_database(tmp_path / "slack-fanout.sqlite3")
+    clock = ManualClock(datetime(2026, 11, 18, 8, 0, tzinfo=UTC))
+    service = StudyService(db, load_bank(FIXTURE_BANK), clock, rng=random.Random(5))
+    await service.sync_bank()
+    # Paced faster than the workspace allows, so Slack answers 429 and each one must be waited out.
+    settings = Settings(database=tmp_path / "unused.sqlite3", slack_bot_token=fake.token, slack_signing_secret="s",
+                        slack_mode="http", slack_port=0, slack_api_url=fake.api_url, slack_posts_per_second=60)
+    platform = SlackPlatform(service, settings, host="127.0.0.1")
+    await platform.start()
+    try:
+        wanted = [f"C{n:04d}" for n in range(120)]
+        for channel in wanted:
+            await service.setup(Actor("slack", fake.team, channel, "UADMIN", "Ada", is_admin=True),
+                                time="09:00", timezone="UTC", reveal_minutes=600)
+        clock.advance(timedelta(hours=1, seconds=1))
+        results = await Scheduler(service, {"slack": platform.publisher}).run_due()
+    finally:
+        await platform.stop()
+        await db.close()
+        await fake.stop()
+    assert len(results) == 120 and all(message is not None for _, message in results)
+    posts = Counter(channel for channel, _ in fake.messages)
+    assert {c: posts[c] for c in wanted} == dict.fromkeys(wanted, 1)  # none lost, none twice
+    assert fake.limiter is not None and fake.limiter.sent_429 > 0 and fake.limiter.dishonoured == []

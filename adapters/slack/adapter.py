@@ -106,7 +106,7 @@ class SlackPlatform:
                                 process_before_response=False, logger=logging.getLogger("slack_bolt"))
         self.dispatcher = Dispatcher(service)
         self.replies = Replies(self.client, self.dispatcher.remember)
-        self.publisher: Publisher = SlackPublisher(self)
+        self.publisher: Publisher = SlackPublisher(self, settings.slack_posts_per_second)
         self.port: int | None = None  # the HTTP port actually bound (settings.slack_port may be 0)
         self.bot_user: str | None = None
         self._session: aiohttp.ClientSession | None = None

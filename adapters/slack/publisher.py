@@ -3,6 +3,7 @@ how to let it in (at most twice a day)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.runtime import Pacer
 from adapters.slack.installations import using_token
 from adapters.slack.render import escape
 from bot.messages import Image, Message
@@ -26,6 +28,17 @@ NO_FILE_RIGHTS = frozenset({"missing_scope", "not_allowed_token_type", "no_permi
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
 
 
+POSTS_PER_SECOND = 10.0  # per workspace; STUDYBOT_SLACK_POSTS_PER_SECOND
+MAX_429_WAITS = 30
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    try:
+        return max(0.0, float(exc.response.headers.get("Retry-After", "1")))
+    except (TypeError, ValueError):
+        return 1.0
+
+
 class ChannelUnavailable(Exception):
     """A scheduled post could not be delivered because the bot is not in the channel."""
 
@@ -35,8 +48,10 @@ class SlackPublisher:
 
     supports_images = True  # the digest's chart, uploaded after its message (text remains the fallback)
 
-    def __init__(self, platform: SlackPlatform) -> None:
+    def __init__(self, platform: SlackPlatform, posts_per_second: float = POSTS_PER_SECOND) -> None:
         self.platform = platform
+        self.posts_per_second = posts_per_second
+        self._pacers: dict[str, Pacer] = {}  # per workspace: Slack's limits are per workspace and channel
         self._notified: dict[str, float] = {}
         self.images_allowed = True  # false once Slack said the app lacks files:write (no asking each week)
 
@@ -46,8 +61,19 @@ class SlackPublisher:
         if not token:
             raise ChannelUnavailable(f"studybot is not installed in Slack workspace {channel.community_external} "
                                      "(uninstalled, or its token was revoked); install it again, then /studybot resume")
+        pacer = self._pacers.setdefault(channel.community_external, Pacer(self.posts_per_second))
         with using_token(token):
-            return await self._publish(channel, message, to=to)
+            for waits in range(MAX_429_WAITS + 1):
+                await pacer.wait()
+                try:
+                    return await self._publish(channel, message, to=to)
+                except SlackApiError as exc:
+                    # slack_sdk waits out three 429s itself; a long fan-out can meet more. Wait as long as
+                    # Slack says and post again: a rate limit never loses a post.
+                    if exc.response.status_code != 429 or waits == MAX_429_WAITS:
+                        raise
+                    await asyncio.sleep(_retry_after(exc))
+        raise AssertionError("unreachable")
 
     async def _publish(self, channel: ChannelSettings, message: Message, *, to: str | None) -> str | None:
         target = to or channel.external_id

@@ -48,8 +48,53 @@ class Call:
         return self.status == 200 and bool(self.result.get("ok"))
 
 
+@dataclass
+class SlackLimits:
+    """Slack's published limits for chat.postMessage, enforced when given: one message per second per
+    channel, and a budget per second per workspace (Slack asks apps to stay within a few hundred a minute).
+    Over budget: HTTP 429, error `ratelimited` and a whole-second Retry-After, as Slack answers."""
+
+    per_channel_per_second: int = 1
+    per_team_per_second: int = 10
+    grace: float = 0.05  # requests already on the wire when a 429 was sent are not held against the app
+
+
+class _SlackLimiter:
+    def __init__(self, limits: SlackLimits) -> None:
+        self.limits = limits
+        self.windows: dict[str, tuple[int, int]] = {}  # scope -> (second, used)
+        self.blocked: dict[str, tuple[float, float]] = {}  # scope -> (429 sent at, retry allowed at)
+        self.sent_429 = 0
+        self.dishonoured: list[str] = []
+
+    def check(self, team: str, channel: str, now: float) -> int:
+        """0 lets the post through; else the whole seconds to wait (Slack's Retry-After)."""
+        scopes = ((f"team:{team}", self.limits.per_team_per_second),
+                  (f"channel:{channel}", self.limits.per_channel_per_second))
+        for scope, _ in scopes:
+            sent, until = self.blocked.get(scope, (0.0, 0.0))
+            if sent + self.limits.grace < now < until:
+                self.dishonoured.append(f"chat.postMessage {until - now:.3f}s early ({scope})")
+        second = int(now)
+        for scope, budget in scopes:
+            window, used = self.windows.get(scope, (second, 0))
+            if window != second:
+                window, used = second, 0
+            if used >= budget:
+                self.sent_429 += 1
+                self.blocked[scope] = (now, second + 1.0)
+                return 1
+            self.windows[scope] = (window, used)
+        for scope, _ in scopes:
+            window, used = self.windows[scope]
+            self.windows[scope] = (window, used + 1)
+        return 0
+
+
 class FakeSlack:
-    def __init__(self, *, token: str = "xoxb-test", app_token: str = "xapp-test", team: str = "T1") -> None:
+    def __init__(self, *, token: str = "xoxb-test", app_token: str = "xapp-test", team: str = "T1",
+                 limits: SlackLimits | None = None) -> None:
+        self.limiter = _SlackLimiter(limits) if limits else None
         self.token = token
         self.app_token = app_token
         self.team = team
@@ -178,6 +223,13 @@ class FakeSlack:
             self.calls.append(Call(method, args, token, 429, {"ok": False, "error": "ratelimited"}, team=team))
             await self._notify()
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "0"})
+        if self.limiter and method == "chat.postMessage" and team:
+            wait = self.limiter.check(team, str(args.get("channel", "")), time.monotonic())
+            if wait:
+                self.calls.append(Call(method, args, token, 429, {"ok": False, "error": "ratelimited"}, team=team))
+                await self._notify()
+                return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                         headers={"Retry-After": str(wait)})
         queued = self.errors.get(method)
         if queued:
             result: dict[str, Any] = {"ok": False, "error": queued.pop(0)}
