@@ -12,11 +12,18 @@ The decision rule, in order:
 1. Sure contradiction -> "not quite" (score capped at 0.2): a key point's `reject` phrasing, in order and
    close together; the word pairs that set one of the question's wrong choices apart from the right one; or,
    for a closed question whose answer opens with its pick ("Yes.", "Absolute." for "absolute or relative?"),
-   an answer that opens with the other one.
+   an answer that opens with the other one; or a key point's property said of another of the names the key
+   points are about ("least connections cycles through servers", DDIM for DDPM: grading_concepts). Names
+   are acronyms, capitalised words the entry never writes in lower case, quoted terms and the model answer's
+   list headings; a key point is about the names it opens with. A claim (a phrasing of two or more words,
+   hit) is about the name heading its clause ("bagging: ..."), else the nearest one before it, else after it,
+   at most 5 words away and not across a list comma; it does not count when a key point about that name
+   says it too, or the claim's comma-segment names the point's own subject.
 2. Doubt -> a key point said with one of its direction words turned round ("raises bias" for "lowers bias",
    overfit for underfit, before for after: grading_lexicon.OPPOSITES), or most (70%) of the words of a wrong
-   choice that the reference never uses. An answer that would pass is then "not sure" (the member sees the
-   model answer and rates themselves, 0 points); one that would not is "not quite".
+   choice that the reference never uses, or a key point's property said both of its own name and of another.
+   An answer that would pass is then "not sure" (the member sees the model answer and rates themselves,
+   0 points); one that would not is "not quite".
 3. "Correct" needs a score of at least 0.7, at least half the key points hit and, unless every key point is
    hit, at least MIN_SAID (12) distinct words of the reference that the question does not use: an answer that
    makes half the points in a few words is partly right (partial answers and confident wrong ones that borrow
@@ -42,6 +49,7 @@ from functools import lru_cache
 import snowballstemmer
 
 from bot.bank.model import Question
+from bot.grading_concepts import Concepts, about, compile_concepts, mentions
 from bot.grading_lexicon import NEGATED_WORDS, OPPOSITES, SAME, SHARED_STEMS
 
 MAX_ANSWER_CHARS = 4000  # callers refuse longer answers; grade() never looks past this many characters
@@ -194,6 +202,9 @@ class _Compiled:
     # A closed question's answer opens with its pick: yes/no, or one side of "A or B". (pick, the other side)
     pick: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
     keep: frozenset[str] = frozenset()  # stopwords that are keywords here (tokens)
+    concepts: Concepts = field(default_factory=Concepts)  # the names the key points are about (grading_concepts)
+    point_names: tuple[frozenset[int], ...] = ()  # per key point, the names it mentions
+    point_words: tuple[frozenset[str], ...] = ()  # per key point, the stems of its statement and phrasings
 
 
 _YES = frozenset({"yes", "yeah", "yep", "yup"})
@@ -281,8 +292,16 @@ def _compile(question: Question) -> _Compiled:
     right_words = reference_stems | set(tokens(question.choices.correct if question.choices else "", keep))
     wrong_words = tuple((w, frozenset(tokens(w, keep)) - right_words - q_stems - {"not"})
                         for w in (question.choices.wrong if question.choices else ()))
+    concepts = compile_concepts(
+        question.answer, [question.question, *(k.point for k in question.key_points),
+                          *(question.choices.options if question.choices else ())],
+        [tokens(k.point, keep) for k in question.key_points], lambda text: tokens(text, keep))
+    point_names = tuple(concepts.owners[i] | {m[2] for m in mentions(dict(enumerate(tokens(k.point, keep))),
+                                                                        concepts.terms)}
+                        for i, k in enumerate(question.key_points)) if concepts else ()
+    point_words = tuple(frozenset(s for p in point.phrases for s in p.stems) for point in points)
     return _Compiled(tuple(points), q_stems, reference_stems - q_stems, correct, tuple(wrong), wrong_words,
-                     _pick(question), keep)
+                     _pick(question), keep, concepts, point_names, point_words)
 
 
 @dataclass(frozen=True)
@@ -354,25 +373,43 @@ class _Answer:
     def __init__(self, text: str, subjects: frozenset[str] = frozenset(), keep: frozenset[str] = frozenset()) -> None:
         self.at: dict[int, str] = {}
         self.positions: dict[str, list[int]] = {}
+        self.commas: set[int] = set()  # positions that follow a comma within their clause
+        self.colons: set[int] = set()  # positions that follow a colon
         pos = 0
         for clause in (part for c in clauses(text) for part in _split_on_subjects(c, subjects)):
-            for stem in tokens(clause, keep):
-                self.at[pos] = stem
-                self.positions.setdefault(stem, []).append(pos)
-                pos += 1
+            for n, segment in enumerate(clause.split(",")):
+                if n:
+                    self.commas.add(pos)
+                head, colon, _ = segment.partition(":")
+                if colon:
+                    self.colons.add(pos + len(tokens(head, keep)))
+                for stem in tokens(segment, keep):
+                    self.at[pos] = stem
+                    self.positions.setdefault(stem, []).append(pos)
+                    pos += 1
             pos += CLAUSE_GAP
         self.stems = list(self.at.values())
         # Negated words are marked, so "does not grow" never repeats a claim that something grows.
         self.pairs = _pairs({p: ("!" + stem if self.negated_at(p) else stem) for p, stem in self.at.items()})
 
-    def clause_stems(self, pos: int) -> set[str]:
+    def clause_range(self, pos: int) -> range:
         start = pos
         while start - 1 in self.at:
             start -= 1
         end = pos
         while end + 1 in self.at:
             end += 1
-        return {self.at[i] for i in range(start, end + 1)}
+        return range(start, end + 1)
+
+    def segment_range(self, pos: int) -> range:
+        """The positions of the clause around `pos` between two commas."""
+        clause = self.clause_range(pos)
+        start = max((p for p in self.commas if clause.start < p <= pos), default=clause.start)
+        end = min((p for p in self.commas if pos < p < clause.stop), default=clause.stop)
+        return range(start, end)
+
+    def clause_stems(self, pos: int) -> set[str]:
+        return {self.at[i] for i in self.clause_range(pos)}
 
     def negated_at(self, pos: int) -> bool:
         return any(self.at.get(j) == "not" for j in range(pos - 2, pos))
@@ -422,6 +459,65 @@ def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) 
     return best, turned
 
 
+def _claims(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) -> list[tuple[int, int]]:
+    """Where the answer says the phrasing fully enough to hit it, in two or more words: (first, last)
+    position of each place."""
+    weights = [QUESTION_WORD_WEIGHT if s in question_stems else 1.0 for s in phrase.stems]
+    occ = [answer.occurrences(s, phrase.negated) for s in phrase.stems]
+    span = len(phrase.stems) + WINDOW_SLACK
+    out = []
+    for start in sorted({p for positions in occ for p in positions}):
+        matched = {i: [p for p in positions if start <= p < start + span] for i, positions in enumerate(occ)}
+        said = [i for i, ps in matched.items() if ps]
+        got = sum(weights[i] for i in said) / sum(weights)
+        if all(phrase.stems[i] in question_stems for i in said):
+            got *= 0.5
+        where = {p for ps in matched.values() for p in ps}
+        if got >= HIT_STRENGTH and len(where) >= 2:
+            out.append((min(where), max(where)))
+    return out
+
+
+def _same_name(terms: tuple[tuple[str, ...], ...], a: int, b: int) -> bool:
+    """One name inside the other ("round robin" in "weighted round robin")."""
+    short, long = sorted((terms[a], terms[b]), key=len)
+    return any(long[i:i + len(short)] == short for i in range(len(long) - len(short) + 1))
+
+
+def _swaps(compiled: _Compiled, answer: _Answer) -> tuple[list[str], list[str]]:
+    """Key points whose property the answer attaches to another of the names the key points are about
+    ("least connections cycles through servers"): sure when no clause attaches it to the point's own name,
+    doubt when another one does."""
+    concepts = compiled.concepts
+    found = mentions(answer.at, concepts.terms) if concepts else []
+    sure: list[str] = []
+    doubt: list[str] = []
+    if not found:
+        return sure, doubt
+    for point, owners, named in zip(compiled.points, concepts.owners, compiled.point_names, strict=True):
+        if not owners:
+            continue
+        own, rival = False, None
+        for phrase in point.phrases:
+            if len(phrase.stems) < 2 or any(len(s) < 2 for s in phrase.stems) or mentions(
+                    dict(enumerate(phrase.stems)), concepts.terms):
+                continue  # one word or a symbol says little; a phrasing that names its subject binds itself
+            for first, last in _claims(answer, phrase, compiled.question_stems):
+                clause = answer.clause_range(first)
+                segment = answer.segment_range(first)
+                if any(m[0] in segment and any(_same_name(concepts.terms, m[2], o) for o in named) for m in found):
+                    own = True
+                    continue
+                name = about(found, first, last, clause, commas=answer.commas, colons=answer.colons)
+                if name is None or any(name in n and set(phrase.stems) <= w
+                                       for n, w in zip(compiled.point_names, compiled.point_words, strict=True)):
+                    continue  # a key point about that name says it too
+                rival = name
+        if rival is not None:
+            (doubt if own else sure).append(f"You said this of {concepts.labels[rival]}: {point.text}")
+    return sure, doubt
+
+
 def _ordered(answer: _Answer, phrase: _Phrase) -> bool:
     """A reject phrasing: every word, in order, within a tight window, not negated."""
     for start in answer.occurrences(phrase.stems[0], phrase.negated):
@@ -451,6 +547,7 @@ class _Evidence:
     option: str | None  # the wrong option the answer says, if any
     option_words: tuple[float, str]  # the largest share of a wrong option's own words the answer repeats
     reversed: list[str]  # key points the answer says with a direction word turned round
+    swapped: tuple[list[str], list[str]] = ([], [])  # properties said of another name: sure, doubtful
     said_words: int = 0  # distinct words of the reference (not of the question) the answer uses
     own_words: int = 0  # the answer's words that the question does not use
 
@@ -493,7 +590,7 @@ def _evidence(compiled: _Compiled, text: str) -> _Evidence | None:
                          / _weight(own_words, compiled.question_stems), option)
                         for option, own_words in compiled.wrong_words if own_words), default=(0.0, ""))
     return _Evidence(hit, missed, rejected, point_scores, overlap, option, option_words, reversed_points,
-                     said_words, len(own))
+                     _swaps(compiled, answer), said_words, len(own))
 
 
 def grade(question: Question, text: str) -> Verdict:
@@ -523,7 +620,8 @@ def grade(question: Question, text: str) -> Verdict:
             wrong.append(f"You picked the other option; the answer is {question.answer.split('.')[0].strip()}")
     if ev.option:
         wrong.append(f"Sounds like a common wrong answer: {ev.option}")
-    doubt = list(ev.reversed)
+    wrong += ev.swapped[0]
+    doubt = list(ev.reversed) + ev.swapped[1]
     if ev.option_words[0] >= WRONG_WORDS_MATCH:
         doubt.append(f"Sounds like a common wrong answer: {ev.option_words[1]}")
     unsure = False

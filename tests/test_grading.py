@@ -207,3 +207,51 @@ def test_a_terse_answer_in_the_references_words_is_not_sure_rather_than_not_quit
     terse = grade(q, "split the data into k parts and train a model k times")
     assert terse.label == "unsure" and not terse.correct and not terse.misconceptions
     assert grade(q, "it depends on your data, just try it and see").label == "incorrect"
+
+
+def test_a_property_said_of_another_named_concept_is_not_quite() -> None:
+    """Key points that attach properties to named concepts (DDPM/DDIM, round robin/least connections): an
+    answer that says a property of the other name is not quite and says which name it used; the same answer
+    with the names the right way round is correct."""
+    from bot.bank import load_bank
+    from tests.conftest import SHIPPED_BANK
+
+    bank = load_bank(SHIPPED_BANK)
+    q = bank.questions["ddpm-vs-ddim"]
+    right = ("DDPM samples with a stochastic Markov chain, adding random noise at every step, so it needs about "
+             "1000 steps. DDIM uses the same trained network with no retraining, but samples deterministically "
+             "and can skip steps, so it is much faster; the same noise gives the same image, enabling inversion.")
+    swapped = right.replace("DDPM", "X").replace("DDIM", "DDPM").replace("X", "DDIM")
+    assert grade(q, right).label == "correct" and not grade(q, right).misconceptions
+    verdict = grade(q, swapped)
+    assert verdict.label == "incorrect"
+    assert any(m.startswith("You said this of DDIM") for m in verdict.misconceptions)
+    lb = bank.questions["load-balancing-algorithms"]
+    tail = ", and consistent hashing maps a client to the same server for sticky sessions; power of two " \
+           "choices uses live load."
+    ok = grade(lb, "Round robin cycles through the servers in order, least connections sends each request to "
+                   "the server with the fewest active connections" + tail)
+    turned = grade(lb, "Round robin sends each request to the server with the fewest active connections, least "
+                       "connections cycles through the servers in order" + tail)
+    assert ok.label == "correct"
+    assert turned.label == "incorrect" and turned.misconceptions == [
+        "You said this of Round robin: " + lb.key_points[1].point]
+
+
+def test_names_and_what_a_claim_is_about() -> None:
+    """Names are acronyms (plurals too), capitalised words the entry never writes in lower case and list
+    headings; a claim is about the name heading its clause, else the nearest one, not one a list comma or
+    many words keep apart."""
+    from bot.grading_concepts import about, base, names
+
+    found = names("Static:\n- Round robin: cycle.\nUse Jaccard or cosine, as Networks do", ["networks and DDPMs"])
+    assert {"Round robin", "Jaccard", "DDPMs", "Static"} <= set(found) and "Networks" not in found
+    assert base("ddpms") == "ddpm" and base("class") == "class"
+    clause = range(20)
+    assert about([(0, 0, 7)], 2, 3, clause) == 7  # "ddim injects noise"
+    assert about([(0, 0, 7)], 2, 3, clause, commas=[1]) == 7  # "round robin, which sends ..."
+    assert about([(0, 0, 7)], 4, 5, clause, commas=[2]) is None  # "gaussian mixtures, hmms, missing data"
+    assert about([(0, 0, 7)], 9, 10, clause) is None  # too far to be its subject
+    assert about([(0, 0, 7), (3, 3, 8)], 5, 6, clause) == 8
+    assert about([(0, 0, 7), (3, 3, 8)], 5, 6, clause, colons=[1]) == 7  # "bagging: ... voted (random forest)"
+    assert about([(5, 5, 8)], 2, 3, clause) == 8  # "random forest is a classic boosting method"
