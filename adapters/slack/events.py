@@ -50,20 +50,29 @@ def where_action(body: dict[str, Any]) -> Where:
     )
 
 
-def form_target(where: Where, metadata: str) -> int:
-    """The post an answer form belongs to, and (into `where`) where its question card is."""
+def _opened_from(where: Where, metadata: str, key: str, expired: str) -> tuple[dict[str, Any], str]:
+    """A submitted form's metadata and its `key`; `where` learns the place the form was opened from."""
     try:
         meta = json.loads(metadata)
-        post_id = int(meta["p"])
+        value = str(meta[key])
     except (ValueError, KeyError, TypeError):
-        raise UserError("That answer form has expired; press “Answer in words” again.") from None
+        raise UserError(expired) from None
     where.channel = meta.get("c") or None
-    where.message_ts = meta.get("t") or None
     where.response_url = meta.get("u") or None
-    where.ephemeral = bool(meta.get("e"))
     where.direct = bool(meta.get("d"))
     where.channel_name = str(meta.get("n") or "")
-    return post_id
+    return meta, value
+
+
+def form_target(where: Where, metadata: str) -> int:
+    """The post an answer form belongs to, and (into `where`) where its question card is."""
+    expired = "That answer form has expired; press “Answer in words” again."
+    meta, post = _opened_from(where, metadata, "p", expired)
+    if not post.isdigit():
+        raise UserError(expired)
+    where.message_ts = meta.get("t") or None
+    where.ephemeral = bool(meta.get("e"))
+    return int(post)
 
 
 def form_metadata(where: Where, post_id: int) -> dict[str, Any]:
@@ -74,16 +83,7 @@ def form_metadata(where: Where, post_id: int) -> dict[str, Any]:
 
 def form_source(where: Where, metadata: str) -> str:
     """The id of a submitted form (see render.form_modal), and (into `where`) where it was opened from."""
-    try:
-        meta = json.loads(metadata)
-        form_id = str(meta["f"])
-    except (ValueError, KeyError, TypeError):
-        raise UserError("That form has expired; open it again.") from None
-    where.channel = meta.get("c") or None
-    where.response_url = meta.get("u") or None
-    where.direct = bool(meta.get("d"))
-    where.channel_name = str(meta.get("n") or "")
-    return form_id
+    return _opened_from(where, metadata, "f", "That form has expired; open it again.")[1]
 
 
 def form_origin(where: Where) -> dict[str, Any]:
