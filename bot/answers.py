@@ -23,7 +23,6 @@ from bot.bank.model import Question
 from bot.batching import GroupCommit, Lru
 from bot.ports.answers import AnswersPort
 from bot.storage.port import Database, Transaction, retrying
-from bot.storage.sql.answers import Answers
 
 MAX_BATCH = 500
 # Cache sizes, each well above 2 x MAX_BATCH so a batch never evicts its own entries.
@@ -69,9 +68,9 @@ class _Streak:
 
 
 class AnswerRecorder:
-    def __init__(self, db: Database, answers: AnswersPort | None = None) -> None:
+    def __init__(self, db: Database, answers: AnswersPort) -> None:
         self.db = db  # transactions and the backend's contract; every statement goes through `answers`
-        self.answers = answers or Answers(db)
+        self.answers = answers
         self._batches: GroupCommit[AnswerInput, Recorded] = GroupCommit(self._process_fresh, MAX_BATCH)
         # Bounded: a long-running bot must not grow without limit; what falls out is read again when needed.
         self._answered: Lru[int, set[int]] = Lru(POSTS_CACHED)

@@ -7,15 +7,14 @@ from __future__ import annotations
 from bot.batching import GroupCommit
 from bot.ports.identities import IdentitiesPort
 from bot.storage.port import Database, Row, Transaction, retrying
-from bot.storage.sql.identities import Identities
 
 MAX_BATCH = 500
 
 
 class MemberWriter:
-    def __init__(self, db: Database, identities: IdentitiesPort | None = None) -> None:
+    def __init__(self, db: Database, identities: IdentitiesPort) -> None:
         self.db = db  # transactions; every statement goes through `identities`
-        self.identities = identities or Identities(db)
+        self.identities = identities
         self._batches: GroupCommit[tuple[int, str, str], Row] = GroupCommit(self._write, MAX_BATCH)
 
     async def upsert(self, community: int, user: str, name: str) -> Row:
