@@ -13,7 +13,7 @@ transaction that locks what it reads.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -107,5 +107,5 @@ async def open_store(location: str | Path) -> Database:
     return await open_database(Path(location))
 
 
-__all__ = ["AsyncIterator", "Cursor", "Database", "Row", "Transaction", "display_url", "is_postgresql_url",
+__all__ = ["Cursor", "Database", "Row", "Transaction", "display_url", "is_postgresql_url",
            "open_store", "retrying"]

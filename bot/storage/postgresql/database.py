@@ -171,7 +171,7 @@ async def open_postgresql(url: str, *, pool_size: int = POOL_SIZE) -> PostgresDa
 
 def describe_failure(where: str, exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, ConnectionRefusedError | OSError) and not isinstance(exc, asyncpg.PostgresError):
+    if isinstance(exc, OSError) and not isinstance(exc, asyncpg.PostgresError):
         return (f"cannot reach PostgreSQL at {where} ({text}): start the server, or check the host and port in "
                 "STUDYBOT_DATABASE")
     if isinstance(exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
