@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -142,15 +143,49 @@ class CardRefresher(Generic[K, T]):
 class Pacer:
     """Spaces requests evenly at `rate` per second, shared by every task that sends: a fan-out of thousands
     of posts goes out as fast as the platform's published limit allows, and no faster, instead of bursting
-    into 429s. The platform's own 429 (with its retry-after) is still honoured by the caller."""
+    into 429s. When the platform answers 429 anyway, `hold` stops every sender, not only the one that met
+    it, until the retry-after has passed: requests sent inside that window would only be refused again."""
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate
         self._next = 0.0
+        self._held_until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        self._held_until = max(self._held_until, time.monotonic() + seconds)
 
     async def wait(self) -> None:
-        now = time.monotonic()
-        slot = max(now, self._next)
-        self._next = slot + self.interval
-        if slot > now:
+        while True:
+            now = time.monotonic()
+            slot = max(now, self._next, self._held_until)
+            self._next = slot + self.interval
+            if slot <= now:
+                return
             await asyncio.sleep(slot - now)
+            if time.monotonic() >= self._held_until:
+                return
+            # A 429 arrived while this sender waited for its slot: queue again behind the hold.
+
+
+_pacing: contextvars.ContextVar[Pacer | None] = contextvars.ContextVar("pacing", default=None)
+
+
+@contextlib.contextmanager
+def pacing(pacer: Pacer) -> Iterator[None]:
+    """Within the block, a client library's own 429 retries (see `retry_paced`) go through `pacer`."""
+    token = _pacing.set(pacer)
+    try:
+        yield
+    finally:
+        _pacing.reset(token)
+
+
+async def retry_paced(seconds: float) -> None:
+    """Wait before retrying a request the platform refused with 429 and this retry-after: through the
+    current task's pacer when it has one (holding every sender), else for the retry-after alone."""
+    pacer = _pacing.get()
+    if pacer is None:
+        await asyncio.sleep(seconds)
+        return
+    pacer.hold(seconds)
+    await pacer.wait()

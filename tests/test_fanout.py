@@ -116,3 +116,26 @@ async def test_slack_channels_due_at_once_each_get_one_post_within_the_workspace
     assert {c: posts[c] for c in wanted} == dict.fromkeys(wanted, 1)  # none lost, none twice
     assert fake.limiter is not None and fake.limiter.sent_429 > 0 and fake.limiter.dishonoured == []
 
+
+
+async def test_a_429_holds_every_sender_of_a_pacer_not_only_the_one_that_met_it() -> None:
+    import time
+
+    from adapters.runtime import Pacer, pacing, retry_paced
+
+    pacer = Pacer(100.0)
+    await pacer.wait()
+    started = time.monotonic()
+
+    async def queued() -> float:
+        await pacer.wait()  # its slot was due 10 ms later
+        return time.monotonic() - started
+
+    waiting = asyncio.ensure_future(queued())
+    await asyncio.sleep(0)
+    with pacing(pacer):
+        await retry_paced(0.2)  # a client library's 429 retry, with Retry-After 0.2
+    assert await waiting >= 0.19  # the sender already queued waited out the hold as well
+    unpaced = time.monotonic()
+    await retry_paced(0.05)  # outside a pacer: the retry-after alone
+    assert 0.04 <= time.monotonic() - unpaced < 0.5

@@ -3,7 +3,6 @@ how to let it in (at most twice a day)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from slack_sdk.errors import SlackApiError
 
-from adapters.runtime import Pacer
+from adapters.runtime import Pacer, pacing
 from adapters.slack.installations import using_token
 from adapters.slack.render import escape
 from bot.messages import Image, Message
@@ -62,7 +61,7 @@ class SlackPublisher:
             raise ChannelUnavailable(f"studybot is not installed in Slack workspace {channel.community_external} "
                                      "(uninstalled, or its token was revoked); install it again, then /studybot resume")
         pacer = self._pacers.setdefault(channel.community_external, Pacer(self.posts_per_second))
-        with using_token(token):
+        with using_token(token), pacing(pacer):
             for waits in range(MAX_429_WAITS + 1):
                 await pacer.wait()
                 try:
@@ -72,7 +71,7 @@ class SlackPublisher:
                     # Slack says and post again: a rate limit never loses a post.
                     if exc.response.status_code != 429 or waits == MAX_429_WAITS:
                         raise
-                    await asyncio.sleep(_retry_after(exc))
+                    pacer.hold(_retry_after(exc))
         raise AssertionError("unreachable")
 
     async def _publish(self, channel: ChannelSettings, message: Message, *, to: str | None) -> str | None:

@@ -4,7 +4,8 @@ fallback where the bot is not a member), DMs and the answer form."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -15,10 +16,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.runtime import retry_paced
 from adapters.slack.events import Where, form_metadata, form_origin
 from adapters.slack.publisher import NO_FILE_RIGHTS, NOT_IN_CHANNEL
 from adapters.slack.render import answer_modal, form_modal, render
@@ -30,9 +35,35 @@ from bot.service import TextPrompt
 log = logging.getLogger("adapters.slack.adapter")
 
 
+class PacedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 retry, waiting through the sender's pacer (adapters.runtime.retry_paced): in a
+    fan-out, one 429 holds every post to that workspace, not only the one that met it."""
+
+    async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
+                                             response: HttpResponse | None = None,
+                                             error: Exception | None = None) -> None:
+        if response is None:
+            raise error or RuntimeError("a rate-limit retry without a response")
+        state.next_attempt_requested = True
+        await retry_paced(retry_after_seconds(response.headers))
+        state.increment_current_attempt()
+
+
+def retry_after_seconds(headers: Mapping[str, Any]) -> float:
+    """Slack's Retry-After (whole seconds; 1 when absent or unreadable)."""
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list | tuple) else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                return 1.0
+    return 1.0
+
+
 def retry_handlers() -> list[AsyncRetryHandler]:
     """Connection resets once, rate limits (HTTP 429, honouring Retry-After) up to three times."""
-    return [AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=3)]
+    return [AsyncConnectionErrorRetryHandler(), PacedRateLimitRetryHandler(max_retry_count=3)]
 
 
 def api_base(settings: Settings) -> str:
