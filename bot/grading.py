@@ -450,13 +450,37 @@ def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) 
         if all(phrase.stems[i] in question_stems for i in matched):
             got *= 0.5  # only words the question already gives away
         window = {answer.at[p] for p in range(start - WINDOW_SLACK, start + span) if p in answer.at}
-        flipped = [i for i, stem in enumerate(phrase.stems)
-                   if i not in matched and polarity.get(stem, frozenset()) & window]
+        flipped = [i for i, stem in enumerate(phrase.stems)  # "generator and discriminator" says both sides
+                   if i not in matched and (polarity.get(stem, frozenset()) - set(phrase.stems)) & window]
+        said = {i: [p for p in occ[i] if start <= p < start + span] for i in matched}
+        closer = _turned_closer(answer, phrase, said, range(start - WINDOW_SLACK, start + span + WINDOW_SLACK))
+        if closer:
+            matched = [i for i in matched if i not in closer]
+            got = sum(weights[i] for i in matched) / sum(weights)
+            flipped += closer
         if flipped:
             turned = max(turned, got + sum(weights[i] for i in flipped) / sum(weights))
             continue
         best = max(best, got)
     return best, turned
+
+
+def _turned_closer(answer: _Answer, phrase: _Phrase, said: dict[int, list[int]], around: range) -> list[int]:
+    """Direction words of the phrasing that the answer says (`said`: phrase word -> its positions), but with
+    an opposite one nearer to the words they qualify: "on a small dataset, with a big learning rate" does not
+    say "small learning rate". `around`: the positions to look at for the opposite."""
+    polarity = _polarity()
+    out: list[int] = []
+    for i, positions in said.items():
+        opposites = polarity.get(phrase.stems[i], frozenset()) - set(phrase.stems)  # "min-max" says both
+        others = [p for j, ps in said.items() if j != i and j not in out for p in ps]
+        if not opposites or not others:
+            continue
+        own = min(abs(p - o) for p in positions for o in others)
+        rival = [q for q in around if answer.at.get(q) in opposites and answer.negated_at(q) == phrase.negated]
+        if rival and min(abs(q - o) for q in rival for o in others) < own:
+            out.append(i)
+    return out
 
 
 def _claims(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) -> list[tuple[int, int]]:
