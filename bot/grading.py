@@ -50,7 +50,7 @@ import snowballstemmer
 
 from bot.bank.model import Question
 from bot.grading_concepts import Concepts, about, compile_concepts, mentions
-from bot.grading_lexicon import NEGATED_WORDS, OPPOSITES, SAME, SHARED_STEMS
+from bot.grading_lexicon import NEGATED_WORDS, OPPOSITES, SAME, SHARED_STEMS, SHORT_FORMS
 
 MAX_ANSWER_CHARS = 4000  # callers refuse longer answers; grade() never looks past this many characters
 PASS_SCORE = 0.7
@@ -150,6 +150,7 @@ def tokens(text: str, keep: frozenset[str] = frozenset()) -> list[str]:
     `keep`: stopwords that are content words for this question (SQL's FROM, WHERE, HAVING, BY)."""
     text = symbols(unicodedata.normalize("NFKC", text).lower())
     text = _CONTRACTION.sub(" not", _CANNOT.sub(lambda m: _CANNOT_AS[m.group(0)[:2]], text))
+    text = _NOT_ONLY.sub(" ", _SHORT.sub(lambda m: f" {SHORT_FORMS[m.group(1)]} ", text))
     text = text.replace("-", " ").replace("/", " ")
     out: list[str] = []
     for word in _WORD.findall(text):
@@ -162,6 +163,9 @@ def tokens(text: str, keep: frozenset[str] = frozenset()) -> list[str]:
     return out
 
 
+_SHORT = re.compile(r"(?<![\w/])(" + "|".join(re.escape(w) for w in sorted(SHORT_FORMS, key=len, reverse=True))
+                    + r")(?![\w/])")
+_NOT_ONLY = re.compile(r"\bnot (?:only|just|merely|simply)\b")  # "not only X but Y" says X
 _CANNOT = re.compile(r"\b(?:can|won)['\u2019]t\b")
 _CANNOT_AS = {"ca": "cannot", "wo": "will not"}
 _KEYWORD = re.compile(r"\b[A-Z]{2,}\b")

@@ -107,3 +107,17 @@ SHARED_STEMS = frozenset({"posit", "negat", "relat", "continu", "initi", "expres
 # Written as one word, read as "not" + word.
 NEGATED_WORDS: dict[str, str] = {"nonzero": "zero", "unordered": "ordered", "unbiased": "biased",
                                  "uncorrelated": "correlated", "nondeterministic": "deterministic"}
+
+# Informal short forms, read as the words they stand for (in answers and references alike).
+SHORT_FORMS: dict[str, str] = {
+    "nn": "neural network", "nns": "neural networks", "net": "network", "nets": "networks",
+    "dist": "distribution", "distr": "distribution", "distrib": "distribution", "param": "parameter",
+    "params": "parameters", "prob": "probability", "probs": "probabilities", "approx": "approximately",
+    "info": "information", "img": "image", "imgs": "images", "bc": "because", "diff": "difference",
+    "dim": "dimension", "dims": "dimensions", "feat": "feature", "feats": "features", "grad": "gradient",
+    "grads": "gradients", "lr": "learning rate", "avg": "average", "std": "standard deviation",
+    "seq": "sequence", "seqs": "sequences", "vocab": "vocabulary", "emb": "embedding", "embs": "embeddings",
+    "attn": "attention", "calc": "calculate", "obs": "observations", "eval": "evaluation", "perf": "performance",
+    "acc": "accuracy", "hyperparam": "hyperparameter", "hyperparams": "hyperparameters", "w/o": "without",
+    "w/": "with", "b/c": "because", "iid": "independent identically distributed",
+}
