@@ -57,9 +57,11 @@ _BUTTON = re.compile(r"[0-9]{1,4}")
 MAX_ADVANCE = timedelta(days=90)
 MAX_LINE_CHARS = 4000  # longer lines are refused (and read no further), whatever is pasted
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
+_ITALIC_LINE = re.compile(r"^_(.+)_$", re.MULTILINE)  # a whole line in italics: a verdict's note
+
 
 def _plain(text: str) -> str:
-    return _BOLD.sub(r"\1", text)
+    return _ITALIC_LINE.sub(r"\1", _BOLD.sub(r"\1", text))
 
 
 def parse_duration(text: str) -> timedelta:
@@ -129,6 +131,7 @@ class _Seen:
     buttons: tuple[Button, ...] = ()
     seq: int = 0  # when those buttons were shown
     open_post: int | None = None
+    open_seq: int = 0  # when that question card was shown
     prompt: TextPrompt | None = None
     form: _FormState | None = None
 
@@ -205,7 +208,7 @@ class ConsoleApp:
         if message.buttons:
             seen.buttons, seen.seq = message.buttons, self._seq
         if message.post_id is not None and message.answerable:
-            seen.open_post = message.post_id
+            seen.open_post, seen.open_seq = message.post_id, self._seq
 
     def _save(self, file: Attachment) -> str:
         """Write a file the bot sends into the current folder under a new name (never over another file)."""
@@ -440,8 +443,11 @@ class ConsoleApp:
         await self._run(Press(button.action))
 
     async def _answer_words(self, text: str) -> None:
-        mine = self._mine()
-        post = mine.prompt.post_id if mine.prompt else (mine.open_post or self._public.open_post)
+        mine, public = self._mine(), self._public
+        # The question the member was asked for in words, else the newest question card they can see (their
+        # own or the channel's): words typed under a new /quiz must not answer an older private /daily card.
+        newest = mine if mine.open_post is not None and mine.open_seq > public.open_seq else public
+        post = mine.prompt.post_id if mine.prompt else (newest.open_post or mine.open_post)
         if post is None:
             raise UserError("There is no open question. Try /quiz or /daily.")
         mine.prompt = None
