@@ -97,7 +97,7 @@ OPPOSITES: tuple[tuple[str, str], ...] = (
     ("vanish", "explode"), ("generative", "discriminative"), ("continuous", "discrete"), ("better", "worse"),
     ("easy", "hard"), ("cheap", "expensive"), ("strong", "weak"), ("long", "short"), ("row", "column"),
     ("upsample", "downsample"), ("fixed", "dynamic"), ("overestimate", "underestimate"),
-    ("convex", "nonconvex"),
+    ("convex", "nonconvex"), ("more", "minimum"), ("less", "maximum"),
 )
 
 # Stems that words of another sense share ("position" stems like "positive", "related" like "relative"):
