@@ -101,6 +101,8 @@ def _stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
+
+
 @lru_cache(maxsize=1)
 def _polarity() -> dict[str, frozenset[str]]:
     """For each stem of a direction word (more/less, before/after, overfit/underfit...), the stems of its
@@ -454,9 +456,10 @@ def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) 
         if all(phrase.stems[i] in question_stems for i in matched):
             got *= 0.5  # only words the question already gives away
         window = {answer.at[p] for p in range(start - WINDOW_SLACK, start + span) if p in answer.at}
-        flipped = [i for i, stem in enumerate(phrase.stems)  # "generator and discriminator" says both sides
-                   if i not in matched and (polarity.get(stem, frozenset()) - set(phrase.stems)) & window]
         said = {i: [p for p in occ[i] if start <= p < start + span] for i in matched}
+        flipped = [i for i, stem in enumerate(phrase.stems)  # "generator and discriminator" says both sides
+                   if i not in matched and (polarity.get(stem, frozenset()) - set(phrase.stems)) & window
+                   and not _own_nearer(answer, phrase, i, said, range(start - WINDOW_SLACK, start + span))]
         closer = _turned_closer(answer, phrase, said, range(start - WINDOW_SLACK, start + span + WINDOW_SLACK))
         if closer:
             matched = [i for i in matched if i not in closer]
@@ -467,6 +470,24 @@ def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) 
             continue
         best = max(best, got)
     return best, turned
+
+
+def _distance(a: list[int], b: list[int]) -> int:
+    return min((abs(p - q) for p in a for q in b), default=1 << 30)
+
+
+def _own_nearer(answer: _Answer, phrase: _Phrase, i: int, said: dict[int, list[int]], around: range) -> bool:
+    """The phrasing's direction word i is said just before the window, nearer to the words it qualifies than
+    the opposite one in the window ("a small dataset, with a big learning rate": small qualifies dataset)."""
+    others = [p for ps in said.values() for p in ps]
+    own = [p for p in answer.occurrences(phrase.stems[i], phrase.negated) if p in around]
+    opposites = polarity_of(phrase.stems[i]) - set(phrase.stems)
+    rival = [q for q in around if answer.at.get(q) in opposites]
+    return bool(own and others) and _distance(own, others) <= _distance(rival, others)
+
+
+def polarity_of(stem: str) -> frozenset[str]:
+    return _polarity().get(stem, frozenset())
 
 
 def _turned_closer(answer: _Answer, phrase: _Phrase, said: dict[int, list[int]], around: range) -> list[int]:

@@ -255,3 +255,29 @@ def test_names_and_what_a_claim_is_about() -> None:
     assert about([(0, 0, 7), (3, 3, 8)], 5, 6, clause) == 8
     assert about([(0, 0, 7), (3, 3, 8)], 5, 6, clause, colons=[1]) == 7  # "bagging: ... voted (random forest)"
     assert about([(5, 5, 8)], 2, 3, clause) == 8  # "random forest is a classic boosting method"
+
+
+def test_an_opposite_nearer_to_its_words_turns_a_point_round_and_a_pair_named_together_does_not() -> None:
+    """"a small dataset, with a big learning rate" does not say "small learning rate" although both words are
+    there; "generator and discriminator" names both sides of a pair and is not a reversal of itself."""
+    from bot.bank import load_bank
+    from tests.conftest import SHIPPED_BANK
+
+    bank = load_bank(SHIPPED_BANK)
+    q = bank.questions["fine-tuning-explained"]
+    said = ("Fine-tuning continues training from a pretrained model on a small dataset with a {} learning rate so "
+            "the pretrained features are not destroyed; the head is replaced and early layers can stay frozen.")
+    assert grade(q, said.format("small")).label == "correct"
+    turned = grade(q, said.format("big"))
+    assert turned.label != "correct" and q.key_points[1].point in turned.misconceptions
+    gan = grade(bank.questions["gans-basics"], "trained against each other: generator turns noise into fake samples, "
+                "discriminator tries to tell real vs fake. minimax game, at equilibrium G matches the data distribution")
+    assert gan.label == "correct" and not gan.misconceptions
+
+
+def test_informal_short_forms_read_as_their_words() -> None:
+    from bot.grading import tokens
+
+    assert tokens("two nets w/ shared params, w/o a big lr") == tokens(
+        "two networks with shared parameters, without a big learning rate")
+    assert "not" not in tokens("not only lowers variance but also bias")
