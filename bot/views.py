@@ -224,6 +224,10 @@ class OpenAppeal:
     answer: str
     score: float
     missed: tuple[str, ...]
+    verdict: str = ""  # the grader's: correct, partial, incorrect or unsure
+
+
+VERDICT_NAMES = {"correct": "Correct", "partial": "Partly right", "incorrect": "Not quite", "unsure": "Not sure"}
 
 
 def appeals(items: list[OpenAppeal], pending: int) -> Message:
@@ -235,7 +239,8 @@ def appeals(items: list[OpenAppeal], pending: int) -> Message:
     for n, item in enumerate(items, 1):
         missed = "; ".join(item.missed) or "none"
         fields.append(Field(f"#{n} · {item.member} on “{item.question.question[:150]}”",
-                            f"Answer: {item.answer[:600]}\nScore: {round(item.score * 100)}% · missed: {missed[:300]}"))
+                            f"Answer: {item.answer[:600]}\nVerdict: {VERDICT_NAMES.get(item.verdict, 'graded')} · "
+                            f"Score: {round(item.score * 100)}% · missed: {missed[:300]}"))
         buttons += [Button.of(DecideAppeal(item.id, True), f"Uphold #{n}", Style.SUCCESS),
                     Button.of(DecideAppeal(item.id, False), f"Reject #{n}", Style.DANGER)]
     return Message(title=f"Appeals ({pending} waiting)",

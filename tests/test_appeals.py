@@ -170,3 +170,24 @@ async def test_accepted_answers_export_as_a_yaml_patch(tmp_path: Path, bank: Ban
     assert yaml.safe_load(every.stdout) == {question: {"accept": [WRONG], "from": ["console:team"]}}
     none = await asyncio.to_thread(export, "--community", "x")
     assert yaml.safe_load(none.stdout) == {} and "0 accepted" in none.stderr
+
+
+async def test_an_appeal_on_a_question_that_left_the_bank_is_not_upheld_silently(service: StudyService,
+                                                                                  clock: ManualClock) -> None:
+    import dataclasses
+
+    card = await service.quiz(actor("ada"), "training", "medium")
+    assert card.post_id is not None
+    await service.answer_text(actor("ada"), card.post_id, WRONG)
+    await service.appeal(actor("ada"), card.post_id)
+    with pytest.raises(Exception, match="You have no answer to this question to appeal"):
+        await service.appeal(actor("bob"), card.post_id)  # Bob never answered it
+    gone = (await service.post_view(card.post_id)).question.id
+    topics = {slug: dataclasses.replace(t, questions=tuple(q for q in t.questions if q.id != gone))
+              for slug, t in service.bank.topics.items()}
+    later = StudyService(service.db, Bank(topics), clock, rng=random.Random(3))
+    [pending] = await service.db.fetchall("SELECT id FROM appeals")
+    with pytest.raises(Exception, match="no longer in this community's bank"):
+        await later.decide_appeal(ADMIN, pending[0], uphold=True)
+    assert (await service.db.fetchone("SELECT status FROM appeals"))[0] == "pending"  # type: ignore[index]
+    assert "Rejected" in (await later.decide_appeal(ADMIN, pending[0], uphold=False)).body

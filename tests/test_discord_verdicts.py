@@ -291,7 +291,8 @@ async def test_an_appeal_upheld_by_an_admin_scores_the_answer(fake: FakeDiscord,
     again = await click(fake, feedback, f"sb:p:{post}", ada)
     assert again["content"] == "You have already appealed this answer; the admins will look at it."
     other = await click(fake, feedback, f"sb:p:{post}", bob)  # Bob never answered this post
-    assert other["content"] == "Only a written answer can be appealed: answer in words first."
+    assert other["content"] == ("You have no answer to this question to appeal: only your own written answer "
+                                "can be.")
 
     refused = await fake.reply(await fake.slash("studybot", subcommand="appeals", member=bob))
     assert is_ephemeral(refused) and refused["content"] == "Only server admins can use /studybot appeals."

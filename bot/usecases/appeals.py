@@ -25,7 +25,9 @@ class Appeals(ServiceBase):
     async def appeal(self, actor: Actor, post_id: int) -> Message:
         member = await self.member_id(actor)
         row = await self.store.appeals.appealable_attempt(post_id, member)
-        if row is None or row["mode"] != "text":
+        if row is None:
+            raise InvalidInput("You have no answer to this question to appeal: only your own written answer can be.")
+        if row["mode"] != "text":
             raise InvalidInput("Only a written answer can be appealed: answer in words first.")
         if row["correct"]:
             raise InvalidInput("That answer already counts as correct.")
@@ -38,7 +40,7 @@ class Appeals(ServiceBase):
         community = await self._admin_community(actor)
         rows = await self.store.appeals.open(community)
         bank = await self.bank_for(community)
-        items = [views.OpenAppeal(r[0], r[1], question, r[3] or "", r[4], tuple(json.loads(r[5])))
+        items = [views.OpenAppeal(r[0], r[1], question, r[3] or "", r[4], tuple(json.loads(r[5])), r[6] or "")
                  for r in rows if (question := bank.get(r[2])) is not None]
         return views.appeals(items[:MAX_LISTED], len(items))
 
@@ -51,6 +53,9 @@ class Appeals(ServiceBase):
             return ephemeral(f"That appeal was already {row['status']}.")
         now = iso(self.clock.now())
         question = (await self.bank_for(community)).get(row["question_id"])
+        if uphold and question is None:  # it stays pending, and listed again if the question comes back
+            raise InvalidInput("That question is no longer in this community's bank, so the answer cannot be "
+                               "re-scored; reject the appeal, or bring the question back first.")
         if not uphold or question is None:
             await self.store.appeals.reject(appeal_id, actor.user, now)
             return ephemeral("Rejected: the verdict stands.")

@@ -25,9 +25,9 @@ class Appeals:
 
     async def open(self, community: int) -> list[Row]:
         """The community's pending appeals, oldest first: id, display_name, question_id, answer_text, score,
-        missed (JSON)."""
+        missed (JSON), verdict."""
         rows: list[Row] = await self.db.fetchall(
-            "SELECT ap.id, m.display_name, a.question_id, a.answer_text, a.score, a.missed FROM appeals ap "
+            "SELECT ap.id, m.display_name, a.question_id, a.answer_text, a.score, a.missed, a.verdict FROM appeals ap "
             "JOIN attempts a ON a.id = ap.attempt_id JOIN members m ON m.id = a.member_id "
             "WHERE ap.community_id = ? AND ap.status = 'pending' ORDER BY ap.id", (community,))
         return rows
