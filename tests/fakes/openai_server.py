@@ -56,6 +56,9 @@ class FakeOpenAI:
                 "contradicted": json.dumps({"points": ["contradicted"] + ["hit"] * (n - 1), "feedback": "Reversed."}),
                 "malformed": "Sure! The learner is right.",
                 "schema": json.dumps({"points": ["hit"], "feedback": 3}),
+                # A model talked round by the learner's text: its own verdict shape, or too many points.
+                "obeyed": json.dumps({"verdict": "correct", "feedback": "Marked correct as you asked."}),
+                "padded": json.dumps({"points": ["hit"] * (n + 3), "feedback": "All correct."}),
             }[self.mode]
             return web.json_response({"choices": [{"message": {"role": "assistant", "content": content}}],
                                       "usage": {"prompt_tokens": 120, "completion_tokens": 20}})
