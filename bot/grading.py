@@ -212,6 +212,11 @@ class _Compiled:
     point_names: tuple[frozenset[int], ...] = ()  # per key point, the names it mentions
     point_words: tuple[frozenset[str], ...] = ()  # per key point, the stems of its statement and phrasings
 
+    @property
+    def name_stems(self) -> frozenset[str]:
+        """The one-word names the key points are about."""
+        return frozenset(t[0] for t in self.concepts.terms if len(t) == 1)
+
 
 _YES = frozenset({"yes", "yeah", "yep", "yup"})
 _NO = frozenset({"no", "nope", "nah"})
@@ -567,17 +572,23 @@ def _swaps(compiled: _Compiled, answer: _Answer) -> tuple[list[str], list[str]]:
     return sure, doubt
 
 
-def _ordered(answer: _Answer, phrase: _Phrase) -> bool:
-    """A reject phrasing: every word, in order, within a tight window, not negated."""
+def _ordered(answer: _Answer, phrase: _Phrase, names: frozenset[str] = frozenset()) -> bool:
+    """A reject phrasing: every word, in order, within a tight window, not negated. A direction word of the
+    phrasing that is followed by another of the names the entry compares qualifies that name instead ("a big
+    teacher and a smaller student" says neither "the teacher is smaller" nor "a smaller teacher")."""
+    others = names - set(phrase.stems)
+    polarity = _polarity()
     for start in answer.occurrences(phrase.stems[0], phrase.negated):
-        pos, ok = start, True
+        where = [start]
         for stem in phrase.stems[1:]:
-            nxt = [p for p in answer.occurrences(stem, phrase.negated) if pos < p <= pos + 3]
+            nxt = [p for p in answer.occurrences(stem, phrase.negated) if where[-1] < p <= where[-1] + 3]
             if not nxt:
-                ok = False
                 break
-            pos = nxt[0]
-        if ok:
+            where.append(nxt[0])
+        if len(where) < len(phrase.stems):
+            continue
+        if not any(polarity.get(answer.at[p]) and answer.at.get(p + 1) in others and p + 1 not in where
+                   for p in where):
             return True
     return False
 
@@ -611,7 +622,7 @@ def _evidence(compiled: _Compiled, text: str) -> _Evidence | None:
     reversed_points: list[str] = []
     point_scores: list[float] = []
     for point in compiled.points:
-        if any(_ordered(answer, r) for r in point.rejects):
+        if any(_ordered(answer, r, compiled.name_stems) for r in point.rejects):
             rejected.append(point.text)
             missed.append(point.text)
             point_scores.append(0.0)

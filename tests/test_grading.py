@@ -281,3 +281,19 @@ def test_informal_short_forms_read_as_their_words() -> None:
     assert tokens("two nets w/ shared params, w/o a big lr") == tokens(
         "two networks with shared parameters, without a big learning rate")
     assert "not" not in tokens("not only lowers variance but also bias")
+
+
+def test_a_direction_word_before_another_name_does_not_say_a_reject_phrasing() -> None:
+    """"a big teacher ... a smaller student" matches neither "teacher is smaller" nor "smaller teacher" (the
+    adjective qualifies the student); saying the teacher is the smaller one still does."""
+    from bot.bank import load_bank
+    from tests.conftest import SHIPPED_BANK
+
+    q = load_bank(SHIPPED_BANK).questions["knowledge-distillation-teacher-student"]
+    tail = (" to mimic it on the teacher's soft outputs with temperature, so dark knowledge about similar "
+            "classes carries over and the compact model is cheaper to deploy.")
+    right = grade(q, "You take a big, accurate teacher (or an ensemble) and train a smaller student" + tail)
+    assert right.label == "correct" and not right.misconceptions
+    for wrong in ("You take a teacher that is smaller, and train a big student", "A smaller teacher trains a student"):
+        said = grade(q, wrong + tail)
+        assert said.label == "incorrect" and said.misconceptions == [q.key_points[0].point]
