@@ -271,8 +271,13 @@ def _subjects(question_stems: frozenset[str], key_points: tuple[str, ...]) -> tu
 
 
 def _bind(phrase: _Phrase, point_clauses: list[set[str]], named: frozenset[str]) -> _Phrase:
-    if not named or set(phrase.stems) & named:
+    if not named:
         return phrase
+    if set(phrase.stems) & named:
+        # A phrasing that opens with its subject ("a bi-encoder embeds ... separately") does not count when
+        # the answer says it of another subject.
+        own = frozenset({phrase.stems[0]} & named)
+        return phrase if not own else _Phrase(phrase.stems, phrase.negated, own, named)
     owners = {stem for clause in point_clauses if set(phrase.stems) & clause for stem in clause & named}
     if not owners or owners == named:
         return phrase
