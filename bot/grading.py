@@ -270,7 +270,7 @@ def _subjects(question_stems: frozenset[str], key_points: tuple[str, ...]) -> tu
     return point_clauses, named if len(named) >= 2 else frozenset()
 
 
-def _bind(phrase: _Phrase, point_clauses: list[set[str]], named: frozenset[str]) -> _Phrase:
+def _bind(phrase: _Phrase, point_clauses: list[set[str]], named: frozenset[str], point_subject: str = "") -> _Phrase:
     if not named:
         return phrase
     if set(phrase.stems) & named:
@@ -279,6 +279,8 @@ def _bind(phrase: _Phrase, point_clauses: list[set[str]], named: frozenset[str])
         own = frozenset({phrase.stems[0]} & named)
         return phrase if not own else _Phrase(phrase.stems, phrase.negated, own, named)
     owners = {stem for clause in point_clauses if set(phrase.stems) & clause for stem in clause & named}
+    if not owners:  # words of its own ("together" for "jointly"): the subject its key point opens with
+        owners = {point_subject} & named if point_subject else set()
     if not owners or owners == named:
         return phrase
     return _Phrase(phrase.stems, phrase.negated, frozenset(owners), named)
@@ -293,7 +295,9 @@ def _compile(question: Question) -> _Compiled:
     point_clauses, named = _subjects(q_stems, tuple(k.point for k in question.key_points))
     points = []
     for kp in question.key_points:
-        phrases = tuple(_bind(p, point_clauses, named) for p in (_phrase(t, keep) for t in (kp.point, *kp.accept)) if p)
+        opening = tokens(kp.point, keep)[:1]
+        phrases = tuple(_bind(p, point_clauses, named, opening[0] if opening else "")
+                        for p in (_phrase(t, keep) for t in (kp.point, *kp.accept)) if p)
         rejects = tuple(p for p in (_phrase(t, keep) for t in kp.reject) if p)
         points.append(_Point(kp.point, phrases, rejects))
     correct: frozenset[tuple[str, str]] = frozenset()
