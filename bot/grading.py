@@ -239,6 +239,9 @@ def _pick(question: Question) -> tuple[frozenset[str], frozenset[str]]:
         return frozenset(), frozenset()
     if first[0] in _YES | _NO:
         return (_YES, _NO) if first[0] in _YES else (_NO, _YES)
+    hedged = set(first[1:4]) & (_YES | _NO) if len(first) <= 4 else set()  # "Often yes.", "Usually, no."
+    if len(hedged) == 1:
+        return (_YES, _NO) if hedged <= _YES else (_NO, _YES)
     if len(first) > 4:  # "Absolute." opens with the pick; a longer first sentence explains rather than picks
         return frozenset(), frozenset()
     for a, b in _EITHER.findall(question.question.lower()):
