@@ -74,7 +74,7 @@ STOPWORDS = frozenset(
         "things e g eg ie etc s t really basically"
     ).split()
 )
-_WORD = re.compile(r"[a-z0-9\u03b1-\u03c9\u00b2\u00b3]+")
+_WORD = re.compile(r"\d+(?:[./]\d+)+|[a-z0-9\u03b1-\u03c9\u00b2\u00b3]+")  # 5.1 and 11/216 are one word each
 _CONTRACTION = re.compile(r"n['’]t\b")
 _BREAK = re.compile(r"[.;!?](?!\d)|\n")  # not inside a decimal such as 0.5
 _CONTRAST = re.compile(
@@ -153,13 +153,15 @@ def tokens(text: str, keep: frozenset[str] = frozenset()) -> list[str]:
     text = symbols(unicodedata.normalize("NFKC", text).lower())
     text = _CONTRACTION.sub(" not", _CANNOT.sub(lambda m: _CANNOT_AS[m.group(0)[:2]], text))
     text = _NOT_ONLY.sub(" ", _SHORT.sub(lambda m: f" {SHORT_FORMS[m.group(1)]} ", text))
-    text = text.replace("-", " ").replace("/", " ")
+    text = _SLASH.sub(" ", text.replace("-", " "))
     out: list[str] = []
     for word in _WORD.findall(text):
         if word in NEGATIONS:
             out.append("not")
         elif word in NEGATED_WORDS:
             out.extend(("not", _stem(NEGATED_WORDS[word])))
+        elif "/" in word:  # a fraction, and its numerator and denominator ("6/216" says 216 outcomes)
+            out.extend((word, *word.split("/")))
         elif word not in STOPWORDS or word in keep:
             out.append(_stem(word))
     return out
@@ -168,6 +170,7 @@ def tokens(text: str, keep: frozenset[str] = frozenset()) -> list[str]:
 _SHORT = re.compile(r"(?<![\w/])(" + "|".join(re.escape(w) for w in sorted(SHORT_FORMS, key=len, reverse=True))
                     + r")(?![\w/])")
 _NOT_ONLY = re.compile(r"\bnot (?:only|just|merely|simply)\b")  # "not only X but Y" says X
+_SLASH = re.compile(r"(?<!\d)/|/(?!\d)")  # "w/o", "and/or" split; a fraction stays whole
 _CANNOT = re.compile(r"\b(?:can|won)['\u2019]t\b")
 _CANNOT_AS = {"ca": "cannot", "wo": "will not"}
 _KEYWORD = re.compile(r"\b[A-Z]{2,}\b")
@@ -468,7 +471,8 @@ def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) 
             clause = answer.clause_stems(start)
             if clause & phrase.rivals and not clause & phrase.subjects:
                 continue  # said about the other thing the question compares
-        matched = [i for i, positions in enumerate(occ) if any(start <= p < start + span for p in positions)]
+        matched = _distinct([i for i, positions in enumerate(occ) if any(start <= p < start + span for p in positions)],
+                            phrase, occ, range(start, start + span))
         got = sum(weights[i] for i in matched) / sum(weights)
         if all(phrase.stems[i] in question_stems for i in matched):
             got *= 0.5  # only words the question already gives away
@@ -523,6 +527,16 @@ def _turned_closer(answer: _Answer, phrase: _Phrase, said: dict[int, list[int]],
         if rival and min(abs(q - o) for q in rival for o in others) < own:
             out.append(i)
     return out
+
+
+def _distinct(matched: list[int], phrase: _Phrase, occ: list[list[int]], window: range) -> list[int]:
+    """A word the phrasing says twice ("6 + 6") is matched twice only by two places in the answer."""
+    kept: list[int] = []
+    for i in matched:
+        same = [j for j in kept if phrase.stems[j] == phrase.stems[i]]
+        if len(same) < sum(p in window for p in occ[i]):
+            kept.append(i)
+    return kept
 
 
 def _claims(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) -> list[tuple[int, int]]:

@@ -297,3 +297,19 @@ def test_a_direction_word_before_another_name_does_not_say_a_reject_phrasing() -
     for wrong in ("You take a teacher that is smaller, and train a big student", "A smaller teacher trains a student"):
         said = grade(q, wrong + tail)
         assert said.label == "incorrect" and said.misconceptions == [q.key_points[0].point]
+
+
+def test_numbers_are_words_of_their_own() -> None:
+    """A decimal is one word (3.5 does not say "5" and "1" of 5.1%); a fraction is one word and also says its
+    parts (6/216 says 216 outcomes); a word a phrasing says twice ("6 + 6") needs two places in the answer."""
+    from bot.bank import load_bank
+    from bot.grading import tokens
+    from tests.conftest import SHIPPED_BANK
+
+    assert tokens("about 5.1% and 3.5") == ["5.1", "3.5"]
+    assert tokens("6/216 + 6/216, and/or w/o") == ["6/216", "6", "216", "6/216", "6", "216", "not"]
+    q = load_bank(SHIPPED_BANK).questions["dice-two-consecutive-threes"]
+    assert grade(q, "The mean of a single fair die roll is 3.5, the average of the faces 1 through 6.").label == \
+        "incorrect"
+    worked = grade(q, "P(33x)=1/36 and P(x33)=1/36 overlap in 333 (1/216): 6/216 + 6/216 - 1/216 = 11/216, about 0.051")
+    assert worked.label == "correct"
