@@ -83,6 +83,7 @@ _CONTRAST = re.compile(
 _FRONTED = ("unlike", "compared", "in contrast", "as opposed", "rather than", "versus", "vs")
 CLAUSE_GAP = 100
 WINDOW_SLACK = 3  # extra words allowed between a phrasing's words
+REVERSED_GAP = 3  # a two-word phrasing said in the other order this far apart is not said
 WRONG_OPTION_MATCH = 0.25  # share of a wrong option's word pairs an answer repeats before it counts as saying it
 WRONG_WORDS_MATCH = 0.7  # share of a wrong option's own words (none of the reference's) that casts doubt
 # A terse answer (at most TERSE_WORDS words of its own, TERSE_SAID of them the reference's, TERSE_OVERLAP of
@@ -163,8 +164,13 @@ def tokens(text: str, keep: frozenset[str] = frozenset()) -> list[str]:
         elif "/" in word:  # a fraction, and its numerator and denominator ("6/216" says 216 outcomes)
             out.extend((word, *word.split("/")))
         elif word not in STOPWORDS or word in keep:
-            out.append(_stem(word))
+            out.append(_stem(_SENSE.get(word, word)))
     return out
+
+
+# Words whose stem is shared with words of another sense: "different" stems like "difference" and "differ",
+# which carry no direction; read it as its synonym "distinct", which does (same/different).
+_SENSE = {"different": "distinct", "differently": "distinct"}
 
 
 _SHORT = re.compile(r"(?<![\w/])(" + "|".join(re.escape(w) for w in sorted(SHORT_FORMS, key=len, reverse=True))
@@ -473,6 +479,8 @@ def _coverage(answer: _Answer, phrase: _Phrase, question_stems: frozenset[str]) 
                 continue  # said about the other thing the question compares
         matched = _distinct([i for i, positions in enumerate(occ) if any(start <= p < start + span for p in positions)],
                             phrase, occ, range(start, start + span))
+        if len(matched) == 2 and _far_reversed(phrase, occ, range(start, start + span)):
+            matched = matched[:1]
         got = sum(weights[i] for i in matched) / sum(weights)
         if all(phrase.stems[i] in question_stems for i in matched):
             got *= 0.5  # only words the question already gives away
@@ -527,6 +535,16 @@ def _turned_closer(answer: _Answer, phrase: _Phrase, said: dict[int, list[int]],
         if rival and min(abs(q - o) for q in rival for o in others) < own:
             out.append(i)
     return out
+
+
+def _far_reversed(phrase: _Phrase, occ: list[list[int]], window: range) -> bool:
+    """A two-word phrasing whose words the answer says in the other order and apart ("the same value, the
+    network still learns" does not say "learns the same"): another relation between them, not this one."""
+    if len(phrase.stems) != 2 or phrase.stems[0] == phrase.stems[1]:
+        return False
+    first = [p for p in occ[0] if p in window]
+    second = [p for p in occ[1] if p in window]
+    return bool(first and second) and max(second) + REVERSED_GAP <= min(first)
 
 
 def _distinct(matched: list[int], phrase: _Phrase, occ: list[list[int]], window: range) -> list[int]:

@@ -313,3 +313,22 @@ def test_numbers_are_words_of_their_own() -> None:
         "incorrect"
     worked = grade(q, "P(33x)=1/36 and P(x33)=1/36 overlap in 333 (1/216): 6/216 + 6/216 - 1/216 = 11/216, about 0.051")
     assert worked.label == "correct"
+
+
+def test_two_words_said_apart_in_the_other_order_are_another_relation() -> None:
+    """"the same value ... the network still learns" does not say "learns the same"; and "different" is a
+    direction word (same/different), so "a different gradient" turns "the same gradient" round."""
+    from bot.bank import load_bank
+    from bot.grading import tokens
+    from tests.conftest import SHIPPED_BANK
+
+    assert tokens("different") == tokens("distinct") != tokens("difference")
+    q = load_bank(SHIPPED_BANK).questions["random-weight-init-symmetry"]
+    wrong = grade(q, "If all weights start at the same value the network still learns fine, because backprop gives "
+                     "each neuron a different gradient depending on its position in the layer. We randomize so "
+                     "separate runs give different models to ensemble, and the randomness acts as a regularizer.")
+    assert wrong.label != "correct" and q.key_points[0].point not in wrong.hit
+    right = grade(q, "With equal weights every unit in a layer computes the same output and gets the same gradient, "
+                     "so they learn the same feature forever; random init breaks that symmetry so units can learn "
+                     "different features.")
+    assert right.label == "correct"
