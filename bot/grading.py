@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import snowballstemmer
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from bot.bank.model import Question
 from bot.grading_concepts import Concepts, about, compile_concepts, mentions
@@ -220,6 +222,7 @@ class _Compiled:
     concepts: Concepts = field(default_factory=Concepts)  # the names the key points are about (grading_concepts)
     point_names: tuple[frozenset[int], ...] = ()  # per key point, the names it mentions
     point_words: tuple[frozenset[str], ...] = ()  # per key point, the stems of its statement and phrasings
+    vocabulary: tuple[str, ...] = ()  # every word of the entry (typos in an answer are read as these)
 
     @property
     def name_stems(self) -> frozenset[str]:
@@ -332,8 +335,11 @@ def _compile(question: Question) -> _Compiled:
                                                                         concepts.terms)}
                         for i, k in enumerate(question.key_points)) if concepts else ()
     point_words = tuple(frozenset(s for p in point.phrases for s in p.stems) for point in points)
+    vocabulary = reference_stems | q_stems | {s for p in points for r in p.rejects for s in r.stems} | set(
+        tokens(" ".join(question.choices.options), keep) if question.choices else ())
     return _Compiled(tuple(points), q_stems, reference_stems - q_stems, correct, tuple(wrong), wrong_words,
-                     _pick(question), keep, concepts, point_names, point_words)
+                     _pick(question), keep, concepts, point_names, point_words,
+                     tuple(sorted(w for w in vocabulary if len(w) >= TYPO_MIN_LENGTH[0] - 1)))
 
 
 @dataclass(frozen=True)
@@ -399,10 +405,33 @@ def _split_on_subjects(clause: str, subjects: frozenset[str]) -> list[str]:
     return parts
 
 
+TYPO_MIN_LENGTH = (6, 9)  # a word this long may be one (two) typing slips away from the entry's own word
+
+
+def _spelled(stem: str, vocabulary: tuple[str, ...]) -> str:
+    """The entry's own word that a misspelt word stands for ("gradeint", "overfiting"): one slip (a letter
+    added, dropped, changed, or two swapped) in a word of 6 letters or more, two in one of 9 or more, with
+    the same first letter. Direction words, numbers and words the entry uses are never changed."""
+    if len(stem) < TYPO_MIN_LENGTH[0] or not stem.isalpha() or stem in _vocabulary_set(vocabulary) or \
+            stem in _polarity():
+        return stem
+    slips = 1 if len(stem) < TYPO_MIN_LENGTH[1] else 2
+    found = process.extractOne(stem, vocabulary, scorer=OSA.distance, score_cutoff=slips)
+    if found is None or found[0][0] != stem[0] or found[0] in _polarity():
+        return stem
+    return str(found[0])
+
+
+@lru_cache(maxsize=1024)
+def _vocabulary_set(vocabulary: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(vocabulary)
+
+
 class _Answer:
     """The member's answer as stems by position; clauses are far apart so no window spans two."""
 
-    def __init__(self, text: str, subjects: frozenset[str] = frozenset(), keep: frozenset[str] = frozenset()) -> None:
+    def __init__(self, text: str, subjects: frozenset[str] = frozenset(), keep: frozenset[str] = frozenset(),
+                 vocabulary: tuple[str, ...] = ()) -> None:
         self.at: dict[int, str] = {}
         self.positions: dict[str, list[int]] = {}
         self.commas: set[int] = set()  # positions that follow a comma within their clause
@@ -415,7 +444,8 @@ class _Answer:
                 head, colon, _ = segment.partition(":")
                 if colon:
                     self.colons.add(pos + len(tokens(head, keep)))
-                for stem in tokens(segment, keep):
+                for said in tokens(segment, keep):
+                    stem = _spelled(said, vocabulary) if vocabulary else said
                     self.at[pos] = stem
                     self.positions.setdefault(stem, []).append(pos)
                     pos += 1
@@ -657,7 +687,7 @@ class _Evidence:
 
 
 def _evidence(compiled: _Compiled, text: str) -> _Evidence | None:
-    answer = _Answer(text, compiled.question_stems, compiled.keep)
+    answer = _Answer(text, compiled.question_stems, compiled.keep, compiled.vocabulary)
     if not answer.stems or not compiled.points:
         return None
     hit: list[str] = []

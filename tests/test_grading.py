@@ -332,3 +332,20 @@ def test_two_words_said_apart_in_the_other_order_are_another_relation() -> None:
                      "so they learn the same feature forever; random init breaks that symmetry so units can learn "
                      "different features.")
     assert right.label == "correct"
+
+
+def test_typing_slips_read_as_the_entrys_own_words() -> None:
+    """"gradeints", "multipled", "layres", "conections" are the entry's words; short words, numbers and
+    direction words are never changed ("decreases" does not become "increases")."""
+    from bot.bank import load_bank
+    from bot.grading import _compile, _spelled
+    from tests.conftest import SHIPPED_BANK
+
+    q = load_bank(SHIPPED_BANK).questions["vanishing-gradient-problem-fixes"]
+    slipped = grade(q, "Gradeints get smaller as they are multipled back through many layres, so early layers learn "
+                       "slowly; use ReLU, residual conections and batch norm.")
+    assert slipped.label == "correct" and len(slipped.hit) == len(q.key_points)
+    vocabulary = _compile(q).vocabulary
+    assert _spelled("gradeint", vocabulary) == "gradient"
+    assert _spelled("decreas", ("increas", *vocabulary)) == "decreas"
+    assert _spelled("mode", ("model",)) == "mode" and _spelled("12345", ("12346",)) == "12345"
