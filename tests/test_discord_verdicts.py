@@ -28,10 +28,10 @@ from bot.judge import LlmJudge, grader_for
 from bot.service import StudyService
 from bot.storage import Database
 from bot.tools import bank_import
-from tests.fakes.discord_server import EPHEMERAL, TOKEN, FakeDiscord, Interaction
+from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, Interaction
 from tests.fakes.openai_server import KEY, FakeOpenAI
+from tests.test_discord import FAST, custom_ids, footer, is_ephemeral, post_id_of, settings_for, text_of
 
-FAST = {"guild_ready_timeout": 0.05, "publish_retry_delays": (0.01, 0.02, 0.04)}
 MANAGE_SERVER = (1 << 5) | (1 << 10) | (1 << 11)  # Manage Server, View Channel, Send Messages; not Administrator
 
 # /quiz training medium serves the fixture bank's one medium training question: a practice question worth
@@ -49,12 +49,6 @@ IMPORTED = ("What does a learning rate warmup do?\tIt raises the learning rate g
             "It avoids unstable early updates while statistics settle.\n")
 UNSURE = "It raises the learning rate slowly."
 FALLBACK = "_Graded by the offline grader (the AI judge was unavailable)._"
-
-
-def settings_for(fake: FakeDiscord, **extra: Any) -> Settings:
-    values: dict[str, Any] = {"discord_token": TOKEN, "discord_api_base": fake.api_base,
-                              "discord_gateway_url": fake.gateway_url}
-    return Settings(**{**values, **extra})
 
 
 @pytest.fixture
@@ -109,33 +103,6 @@ async def judged(fake: FakeDiscord, fake_openai: FakeOpenAI, db: Database, bank:
 
 
 # ----------------------------------------------------------------- helpers
-def text_of(message: dict[str, Any]) -> str:
-    """Everything a member reads in a message: content, embed title, description, fields, footer."""
-    parts = [message.get("content") or ""]
-    for e in message.get("embeds") or []:
-        parts += [e.get("title") or "", (e.get("author") or {}).get("name", ""), e.get("description") or ""]
-        parts += [f"{f['name']}\n{f['value']}" for f in e.get("fields") or []]
-        parts.append((e.get("footer") or {}).get("text", ""))
-    return "\n".join(p for p in parts if p)
-
-
-def custom_ids(message: dict[str, Any]) -> list[str]:
-    return [c["custom_id"] for row in message.get("components") or [] for c in row.get("components") or []
-            if "custom_id" in c]
-
-
-def footer(message: dict[str, Any]) -> str:
-    embeds = message.get("embeds") or []
-    return (embeds[0].get("footer") or {}).get("text", "") if embeds else ""
-
-
-def post_id_of(message: dict[str, Any]) -> int:
-    words = next(c for c in custom_ids(message) if c.startswith("sb:w:"))
-    return int(words.split(":")[2])
-
-
-def is_ephemeral(message: dict[str, Any]) -> bool:
-    return bool(message["flags"] & EPHEMERAL)
 
 
 async def quiz_card(fake: FakeDiscord, topic: str = TOPIC, difficulty: str | None = LEVEL) -> dict[str, Any]:
