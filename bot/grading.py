@@ -3,25 +3,34 @@
 Lexical and fast (about a millisecond per answer at worst): text is normalised, stemmed and stripped of
 stopwords (negations are kept). Symbols are words: a comparison reads as less/greater with the named side as
 subject ("mean < 60 < mode": the mean is less and the mode greater than 60), ^= as xor; stopwords that the
-reference writes in capitals as keywords (SQL's FROM, WHERE, HAVING, BY) are content words. A key point is hit
-when its statement or one of its `accept` phrasings occurs in the answer with its words close together and not
-negated. Words the question already uses count for less, so restating the question earns little. The score is
-0.8 x the mean key-point strength plus 0.2 x the share of the answer's own words that the reference uses.
+reference writes in capitals as keywords (SQL's FROM, WHERE, HAVING, BY) are content words. A decimal is one
+word (5.1), a fraction one word and its parts (6/216); informal short forms read as their words (nets, params,
+lr, w/o); a typing slip reads as the entry's own word ("gradeint": one slip in 6+ letters, two in 9+, never in a
+direction word). A key point is hit when its statement or one of its `accept` phrasings occurs in the answer
+with its words close together and not negated; a word the phrasing says twice needs two places, and a
+two-word phrasing said apart in the other order is another relation. When the question compares subjects, a
+phrasing that opens with one of them (or an accept phrasing of a key point that does) does not count in a
+clause about another. Words the question already uses count for less, so restating the question earns
+little. The score is 0.8 x the mean key-point strength plus 0.2 x the share of the answer's own words that
+the reference uses.
 
 The decision rule, in order:
 1. Sure contradiction -> "not quite" (score capped at 0.2): a key point's `reject` phrasing, in order and
-   close together; the word pairs that set one of the question's wrong choices apart from the right one; or,
-   for a closed question whose answer opens with its pick ("Yes.", "Absolute." for "absolute or relative?"),
-   an answer that opens with the other one; or a key point's property said of another of the names the key
-   points are about ("least connections cycles through servers", DDIM for DDPM: grading_concepts). Names
+   close together (a direction word in it that qualifies another compared name does not count: "a smaller
+   student" is not "a smaller teacher"); the word pairs that set one of the question's wrong choices apart
+   from the right one; or, for a closed question whose answer opens with its pick ("Yes.", "Often yes.",
+   "Absolute." for "absolute or relative?"), an answer that opens with the other one; or a key point's
+   property said of another of the names the key points are about ("least connections cycles through
+   servers", DDIM for DDPM: grading_concepts). Names
    are acronyms, capitalised words the entry never writes in lower case, quoted terms and the model answer's
    list headings; a key point is about the names it opens with. A claim (a phrasing of two or more words,
    hit) is about the name heading its clause ("bagging: ..."), else the nearest one before it, else after it,
    at most 5 words away and not across a list comma; it does not count when a key point about that name
    says it too, or the claim's comma-segment names the point's own subject.
 2. Doubt -> a key point said with one of its direction words turned round ("raises bias" for "lowers bias",
-   overfit for underfit, before for after: grading_lexicon.OPPOSITES), or most (70%) of the words of a wrong
-   choice that the reference never uses, or a key point's property said both of its own name and of another.
+   overfit for underfit, before for after: grading_lexicon.OPPOSITES; also when the opposite word stands
+   nearer to the words it qualifies: "a small dataset, a big learning rate"), or most (70%) of the words of
+   a wrong choice that the reference never uses, or a key point's property said both of its own name and of another.
    An answer that would pass is then "not sure" (the member sees the model answer and rates themselves,
    0 points); one that would not is "not quite".
 3. "Correct" needs a score of at least 0.7, at least half the key points hit and, unless every key point is
