@@ -119,5 +119,5 @@ SHORT_FORMS: dict[str, str] = {
     "seq": "sequence", "seqs": "sequences", "vocab": "vocabulary", "emb": "embedding", "embs": "embeddings",
     "attn": "attention", "calc": "calculate", "obs": "observations", "eval": "evaluation", "perf": "performance",
     "acc": "accuracy", "hyperparam": "hyperparameter", "hyperparams": "hyperparameters", "w/o": "without",
-    "w/": "with", "b/c": "because", "iid": "independent identically distributed",
+    "w/": "with", "b/c": "because", "np": "numpy", "pd": "pandas", "iid": "independent identically distributed",
 }
