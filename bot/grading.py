@@ -95,6 +95,7 @@ _FRONTED = ("unlike", "compared", "in contrast", "as opposed", "rather than", "v
 CLAUSE_GAP = 100
 WINDOW_SLACK = 3  # extra words allowed between a phrasing's words
 REVERSED_GAP = 3  # a two-word phrasing said in the other order this far apart is not said
+REJECT_GAP = 4  # at most this many words from one word of a reject phrasing to the next
 WRONG_OPTION_MATCH = 0.25  # share of a wrong option's word pairs an answer repeats before it counts as saying it
 WRONG_WORDS_MATCH = 0.7  # share of a wrong option's own words (none of the reference's) that casts doubt
 # A terse answer (at most TERSE_WORDS words of its own, TERSE_SAID of them the reference's, TERSE_OVERLAP of
@@ -656,7 +657,8 @@ def _swaps(compiled: _Compiled, answer: _Answer) -> tuple[list[str], list[str]]:
 
 
 def _ordered(answer: _Answer, phrase: _Phrase, names: frozenset[str] = frozenset()) -> bool:
-    """A reject phrasing: every word, in order, within a tight window, not negated. A direction word of the
+    """A reject phrasing: every word, in order, within a tight window (not across a comma or a colon), not
+    negated. A direction word of the
     phrasing that is followed by another of the names the entry compares qualifies that name instead ("a big
     teacher and a smaller student" says neither "the teacher is smaller" nor "a smaller teacher")."""
     others = names - set(phrase.stems)
@@ -664,7 +666,8 @@ def _ordered(answer: _Answer, phrase: _Phrase, names: frozenset[str] = frozenset
     for start in answer.occurrences(phrase.stems[0], phrase.negated):
         where = [start]
         for stem in phrase.stems[1:]:
-            nxt = [p for p in answer.occurrences(stem, phrase.negated) if where[-1] < p <= where[-1] + 3]
+            nxt = [p for p in answer.occurrences(stem, phrase.negated) if where[-1] < p <= where[-1] + REJECT_GAP
+                   and not any(b in answer.commas or b in answer.colons for b in range(where[-1] + 1, p + 1))]
             if not nxt:
                 break
             where.append(nxt[0])
