@@ -349,3 +349,24 @@ def test_typing_slips_read_as_the_entrys_own_words() -> None:
     assert _spelled("gradeint", vocabulary) == "gradient"
     assert _spelled("decreas", ("increas", *vocabulary)) == "decreas"
     assert _spelled("mode", ("model",)) == "mode" and _spelled("12345", ("12346",)) == "12345"
+
+
+def test_every_held_out_set_keeps_the_issue_targets_pooled() -> None:
+    """All held-out sets together (written from the questions alone, entries the dev set does not use): a
+    confidently wrong answer is rarely told correct, a correct one almost never told not quite."""
+    files = sorted((ROOT / "tests" / "data").glob("grading_eval*.jsonl"))
+    assert len(files) >= 4
+    told: dict[str, dict[str, float]] = {}
+    sizes: dict[str, int] = {}
+    for path in files:
+        result = evaluate(path)
+        n = result["answers"] // 4  # type: ignore[operator]
+        for label, verdicts in result["told"].items():  # type: ignore[attr-defined]
+            for verdict, share in verdicts.items():
+                told.setdefault(label, {}).setdefault(verdict, 0.0)
+                told[label][verdict] += share * n
+            sizes[label] = sizes.get(label, 0) + n
+    share = {label: {v: c / sizes[label] for v, c in verdicts.items()} for label, verdicts in told.items()}
+    assert share["wrong"].get("correct", 0) <= 0.05 and share["wrong"].get("incorrect", 0) >= 0.60
+    assert share["correct"].get("correct", 0) >= 0.90 and share["correct"].get("incorrect", 0) <= 0.02
+    assert share["partial"].get("correct", 0) <= 0.10
