@@ -37,9 +37,10 @@ The decision rule, in order:
    hit, at least MIN_SAID (12) distinct words of the reference that the question does not use: an answer that
    makes half the points in a few words is partly right (partial answers and confident wrong ones that borrow
    the topic's words rarely say that much of the reference).
-4. "Partly right" needs a score of at least 0.3, at least one key point hit, and at least a quarter
-   (MIN_PARTIAL_OVERLAP) of the answer's own words (not the question's) found in the reference: buzzword
-   waffle or an answer to another question that brushes one key point is "not quite".
+4. "Partly right" needs a score of at least 0.3, at least one key point hit, and at least 30%
+   (MIN_PARTIAL_OVERLAP; 25% in an answer of at most 10 words of its own) of the answer's own words (not
+   the question's) found in the reference: buzzword waffle or an answer to another question that brushes
+   one key point is "not quite".
 5. For imported entries whose key points were derived from the answer's sentences, an on-topic answer short
    of a pass is "not sure" rather than "partly right" or "not quite".
 6. A terse answer that would be "not quite" with no contradiction is "not sure" when it says at most
@@ -68,7 +69,8 @@ PASS_SCORE = 0.7
 PARTIAL_SCORE = 0.3
 MIN_SAID = 12  # distinct reference words (not the question's) a "correct" answer says, unless it hits every point
 HIT_STRENGTH = 0.75
-MIN_PARTIAL_OVERLAP = 0.25  # share of a partly right answer's own words that the reference uses
+MIN_PARTIAL_OVERLAP = 0.3  # share of a partly right answer's own words that the reference uses
+SHORT_PARTIAL_OVERLAP = 0.25  # the same for an answer of at most TERSE_WORDS words of its own
 REJECT_CAP = 0.2
 QUESTION_WORD_WEIGHT = 0.4
 ANSWER_OVERLAP_WEIGHT = 0.2
@@ -752,7 +754,8 @@ def grade(question: Question, text: str) -> Verdict:
         score = min(score, PASS_SCORE - 0.01)  # "correct" means most key points made, not one made well
     if ev.said_words < MIN_SAID and len(hit) < len(compiled.points):
         score = min(score, PASS_SCORE - 0.01)  # half the points in a few words: partly right
-    if not hit or (score < PASS_SCORE and overlap < MIN_PARTIAL_OVERLAP):
+    needed = MIN_PARTIAL_OVERLAP if ev.own_words > TERSE_WORDS else SHORT_PARTIAL_OVERLAP
+    if not hit or (score < PASS_SCORE and overlap < needed):
         score = min(score, PARTIAL_SCORE - 0.01)  # a key point made, and not amid unrelated talk
     # Contradictions. Sure ones (a reject phrasing, a wrong option's word pairs) fail the answer. Softer ones
     # (a key point said with a direction word turned round, most of a wrong option's own words) make an
