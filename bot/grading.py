@@ -21,16 +21,17 @@ The decision rule, in order:
    from the right one; or, for a closed question whose answer opens with its pick ("Yes.", "Often yes.",
    "Absolute." for "absolute or relative?"), an answer that opens with the other one; or a key point's
    property said of another of the names the key points are about ("least connections cycles through
-   servers", DDIM for DDPM: grading_concepts). Names
-   are acronyms, capitalised words the entry never writes in lower case, quoted terms and the model answer's
-   list headings; a key point is about the names it opens with. A claim (a phrasing of two or more words,
-   hit) is about the name heading its clause ("bagging: ..."), else the nearest one before it, else after it,
-   at most 5 words away and not across a list comma; it does not count when a key point about that name
+   servers", DDIM for DDPM: grading_concepts). Names are acronyms, capitalised words the entry never writes
+   in lower case, quoted terms and the model answer's list headings; a key point is about the names it
+   opens with. A claim (a phrasing of two or more words, hit) is about the name heading its clause
+   ("bagging: ..."), else the nearest one before it, else after it, at most 5 words away and not across a
+   list comma; it does not count when a key point about that name
    says it too, or the claim's comma-segment names the point's own subject.
 2. Doubt -> a key point said with one of its direction words turned round ("raises bias" for "lowers bias",
    overfit for underfit, before for after: grading_lexicon.OPPOSITES; also when the opposite word stands
    nearer to the words it qualifies: "a small dataset, a big learning rate"), or most (70%) of the words of
-   a wrong choice that the reference never uses, or a key point's property said both of its own name and of another.
+   a wrong choice that the reference never uses, or a key point's property said both of its own name and of
+   another.
    An answer that would pass is then "not sure" (the member sees the model answer and rates themselves,
    0 points); one that would not is "not quite".
 3. "Correct" needs a score of at least 0.7, at least half the key points hit and, unless every key point is
@@ -53,6 +54,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -114,8 +116,6 @@ def _stemmer() -> snowballstemmer.stemmer:
 @lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
-
-
 
 
 @lru_cache(maxsize=1)
@@ -234,12 +234,8 @@ class _Compiled:
     concepts: Concepts = field(default_factory=Concepts)  # the names the key points are about (grading_concepts)
     point_names: tuple[frozenset[int], ...] = ()  # per key point, the names it mentions
     point_words: tuple[frozenset[str], ...] = ()  # per key point, the stems of its statement and phrasings
-    vocabulary: tuple[str, ...] = ()  # every word of the entry (typos in an answer are read as these)
-
-    @property
-    def name_stems(self) -> frozenset[str]:
-        """The one-word names the key points are about."""
-        return frozenset(t[0] for t in self.concepts.terms if len(t) == 1)
+    vocabulary: frozenset[str] = frozenset()  # every word of the entry (typos in an answer are read as these)
+    name_stems: frozenset[str] = frozenset()  # the one-word names the key points are about
 
 
 _YES = frozenset({"yes", "yeah", "yep", "yup"})
@@ -351,7 +347,8 @@ def _compile(question: Question) -> _Compiled:
         tokens(" ".join(question.choices.options), keep) if question.choices else ())
     return _Compiled(tuple(points), q_stems, reference_stems - q_stems, correct, tuple(wrong), wrong_words,
                      _pick(question), keep, concepts, point_names, point_words,
-                     tuple(sorted(w for w in vocabulary if len(w) >= TYPO_MIN_LENGTH[0] - 1)))
+                     frozenset(w for w in vocabulary if len(w) >= TYPO_MIN_LENGTH[0] - 1),
+                     frozenset(t[0] for t in concepts.terms if len(t) == 1))
 
 
 @dataclass(frozen=True)
@@ -420,12 +417,11 @@ def _split_on_subjects(clause: str, subjects: frozenset[str]) -> list[str]:
 TYPO_MIN_LENGTH = (6, 9)  # a word this long may be one (two) typing slips away from the entry's own word
 
 
-def _spelled(stem: str, vocabulary: tuple[str, ...]) -> str:
+def _spelled(stem: str, vocabulary: Collection[str]) -> str:
     """The entry's own word that a misspelt word stands for ("gradeint", "overfiting"): one slip (a letter
     added, dropped, changed, or two swapped) in a word of 6 letters or more, two in one of 9 or more, with
     the same first letter. Direction words, numbers and words the entry uses are never changed."""
-    if len(stem) < TYPO_MIN_LENGTH[0] or not stem.isalpha() or stem in _vocabulary_set(vocabulary) or \
-            stem in _polarity():
+    if len(stem) < TYPO_MIN_LENGTH[0] or not stem.isalpha() or stem in vocabulary or stem in _polarity():
         return stem
     slips = 1 if len(stem) < TYPO_MIN_LENGTH[1] else 2
     found = process.extractOne(stem, vocabulary, scorer=OSA.distance, score_cutoff=slips)
@@ -434,16 +430,11 @@ def _spelled(stem: str, vocabulary: tuple[str, ...]) -> str:
     return str(found[0])
 
 
-@lru_cache(maxsize=1024)
-def _vocabulary_set(vocabulary: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(vocabulary)
-
-
 class _Answer:
     """The member's answer as stems by position; clauses are far apart so no window spans two."""
 
     def __init__(self, text: str, subjects: frozenset[str] = frozenset(), keep: frozenset[str] = frozenset(),
-                 vocabulary: tuple[str, ...] = ()) -> None:
+                 vocabulary: frozenset[str] = frozenset()) -> None:
         self.at: dict[int, str] = {}
         self.positions: dict[str, list[int]] = {}
         self.commas: set[int] = set()  # positions that follow a comma within their clause
@@ -552,13 +543,9 @@ def _own_nearer(answer: _Answer, phrase: _Phrase, i: int, said: dict[int, list[i
     the opposite one in the window ("a small dataset, with a big learning rate": small qualifies dataset)."""
     others = [p for ps in said.values() for p in ps]
     own = [p for p in answer.occurrences(phrase.stems[i], phrase.negated) if p in around]
-    opposites = polarity_of(phrase.stems[i]) - set(phrase.stems)
+    opposites = _polarity().get(phrase.stems[i], frozenset()) - set(phrase.stems)
     rival = [q for q in around if answer.at.get(q) in opposites]
     return bool(own and others) and _distance(own, others) <= _distance(rival, others)
-
-
-def polarity_of(stem: str) -> frozenset[str]:
-    return _polarity().get(stem, frozenset())
 
 
 def _turned_closer(answer: _Answer, phrase: _Phrase, said: dict[int, list[int]], around: range) -> list[int]:
@@ -572,9 +559,8 @@ def _turned_closer(answer: _Answer, phrase: _Phrase, said: dict[int, list[int]],
         others = [p for j, ps in said.items() if j != i and j not in out for p in ps]
         if not opposites or not others:
             continue
-        own = min(abs(p - o) for p in positions for o in others)
         rival = [q for q in around if answer.at.get(q) in opposites and answer.negated_at(q) == phrase.negated]
-        if rival and min(abs(q - o) for q in rival for o in others) < own:
+        if _distance(rival, others) < _distance(positions, others):
             out.append(i)
     return out
 
@@ -660,9 +646,9 @@ def _swaps(compiled: _Compiled, answer: _Answer) -> tuple[list[str], list[str]]:
 
 def _ordered(answer: _Answer, phrase: _Phrase, names: frozenset[str] = frozenset()) -> bool:
     """A reject phrasing: every word, in order, within a tight window (not across a comma or a colon), not
-    negated. A direction word of the
-    phrasing that is followed by another of the names the entry compares qualifies that name instead ("a big
-    teacher and a smaller student" says neither "the teacher is smaller" nor "a smaller teacher")."""
+    negated. A direction word of the phrasing that is followed by another of the names the entry compares
+    qualifies that name instead ("a big teacher and a smaller student" says neither "the teacher is smaller"
+    nor "a smaller teacher")."""
     others = names - set(phrase.stems)
     polarity = _polarity()
     for start in answer.occurrences(phrase.stems[0], phrase.negated):
