@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
@@ -31,11 +32,17 @@ POSTS_PER_SECOND = 10.0  # per workspace; STUDYBOT_SLACK_POSTS_PER_SECOND
 MAX_429_WAITS = 30
 
 
-def _retry_after(exc: SlackApiError) -> float:
-    try:
-        return max(0.0, float(exc.response.headers.get("Retry-After", "1")))
-    except (TypeError, ValueError):
-        return 1.0
+def retry_after_seconds(headers: Mapping[str, Any]) -> float:
+    """Slack's Retry-After (whole seconds; 1 when absent or unreadable). slack_sdk gives a response's headers
+    as strings, its retry handlers as lists of strings."""
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list | tuple) else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                return 1.0
+    return 1.0
 
 
 class ChannelUnavailable(Exception):
@@ -71,7 +78,7 @@ class SlackPublisher:
                     # Slack says and post again: a rate limit never loses a post.
                     if exc.response.status_code != 429 or waits == MAX_429_WAITS:
                         raise
-                    pacer.hold(_retry_after(exc))
+                    pacer.hold(retry_after_seconds(exc.response.headers))
         raise AssertionError("unreachable")
 
     async def _publish(self, channel: ChannelSettings, message: Message, *, to: str | None) -> str | None:

@@ -4,8 +4,7 @@ fallback where the bot is not a member), DMs and the answer form."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
@@ -25,7 +24,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.runtime import retry_paced
 from adapters.slack.events import Where, form_metadata, form_origin
-from adapters.slack.publisher import NO_FILE_RIGHTS, NOT_IN_CHANNEL
+from adapters.slack.publisher import NO_FILE_RIGHTS, NOT_IN_CHANNEL, retry_after_seconds
 from adapters.slack.render import answer_modal, form_modal, render
 from bot.config import Settings
 from bot.errors import ConfigError, UserError
@@ -47,18 +46,6 @@ class PacedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
         state.next_attempt_requested = True
         await retry_paced(retry_after_seconds(response.headers))
         state.increment_current_attempt()
-
-
-def retry_after_seconds(headers: Mapping[str, Any]) -> float:
-    """Slack's Retry-After (whole seconds; 1 when absent or unreadable)."""
-    for name, value in headers.items():
-        if name.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list | tuple) else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                return 1.0
-    return 1.0
 
 
 def retry_handlers() -> list[AsyncRetryHandler]:
